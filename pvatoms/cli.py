@@ -1,0 +1,135 @@
+"""The ``pvatoms`` command: a thin shell over the Python API.
+
+    pvatoms build bulk --phase pnma -o CsPbBr3.cif --json
+    pvatoms build rp --n 1 -o Cs2PbBr4.vasp
+    pvatoms build interface --rp-n 1 --rp-layers 1 --perovskite-layers 3 -o boundary.extxyz
+    pvatoms build defects CsPbBr3.cif --vacancy Br Pb Cs --supercell 2 2 2 -o defects/
+    pvatoms demo -o pvatoms-demo
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from pvatoms import __version__
+from pvatoms.errors import InputError
+
+EPILOG = """Every build command writes its structure with -o (format from the extension: .cif, .vasp or
+POSCAR, .extxyz; only extxyz keeps per-atom labels) and, with --json, prints one JSON report.
+Run `pvatoms build KIND --help` for the options of each builder."""
+
+
+def _supercell(p):
+    p.add_argument("--supercell", nargs=3, type=int, metavar=("A", "B", "C"), default=(1, 1, 1),
+                   help="repeat the cell A x B x C times (default 1 1 1)")
+
+
+def _out(p, what="FILE"):
+    p.add_argument("-o", "--output", required=True, metavar=what,
+                   help="where to write (.cif, .vasp/POSCAR, .extxyz)" if what == "FILE" else "output folder")
+    p.add_argument("--json", action="store_true", help="print a JSON report on stdout")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="pvatoms", description="Structures and DFT workflows for lead "
+                                 "halide perovskites (CsPbBr3, Ruddlesden-Popper phases, their boundaries, defects).",
+                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--version", action="version", version=f"pvatoms {__version__}")
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    b = sub.add_parser("build", help="build a structure (bulk, rp, interface, defects)",
+                       description="Build structures. " + EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    bs = b.add_subparsers(dest="kind", metavar="KIND")
+    bs.required = True
+
+    p = bs.add_parser("bulk", help="bulk CsPbBr3: Pnma (room temperature), tetragonal, cubic")
+    p.add_argument("--phase", default="pnma", help="pnma (default) | tetragonal | cubic")
+    p.add_argument("--lattice", default="pbe", help="pbe (default, PBE-relaxed reference) | experiment")
+    _supercell(p)
+    _out(p)
+
+    p = bs.add_parser("rp", help="Ruddlesden-Popper Cs(n+1)Pb(n)Br(3n+1)")
+    p.add_argument("--n", type=int, required=True, help="block thickness in octahedra: 1 (Cs2PbBr4), 2, 3")
+    p.add_argument("--tilted", action="store_true", help="blocks from the tilted Pnma framework "
+                   "(default: untilted, I4/mmm)")
+    p.add_argument("--lattice", default="pbe", help="pbe | experiment (parent perovskite lattice)")
+    p.add_argument("--gap", type=float, default=3.5, help="rock-salt CsBr plane spacing, Å (default 3.5)")
+    _supercell(p)
+    _out(p)
+
+    p = bs.add_parser("interface", help="periodic RP / Pnma CsPbBr3 phase-boundary supercell",
+                      description="Coherent RP/orthorhombic CsPbBr3 supercell with two boundaries. "
+                      "Atoms are labelled rp / boundary / perovskite (kept in .extxyz). With the tilted "
+                      "Pnma framework the total number of octahedral layers, K + M*n, must be even; M "
+                      "odd gives an orthogonal cell (M even: an oblique stacking vector).")
+    p.add_argument("--rp-n", type=int, default=1, help="RP member n (default 1: Cs2PbBr4)")
+    p.add_argument("--rp-layers", type=int, default=1, help="number M of RP blocks (default 1)")
+    p.add_argument("--perovskite-layers", type=int, default=3, help="number K of octahedral layers of "
+                   "Pnma CsPbBr3 (default 3)")
+    p.add_argument("--axis", default="b", help="stacking axis of the Pnma cell: b (default, long axis), "
+                   "a or c (the pseudocubic axis in the a-c plane next to it)")
+    p.add_argument("--lattice", default="pbe", help="pbe | experiment")
+    p.add_argument("--strain-on", default="rp", help="side that adopts the other's in-plane lattice: "
+                   "rp (default) | perovskite | shared")
+    p.add_argument("--rp-in-plane", type=float, default=None, help="unstrained pseudocubic in-plane "
+                   "lattice constant of the RP phase, Å (default: that of the perovskite)")
+    p.add_argument("--gap", type=float, default=3.5, help="rock-salt CsBr plane spacing, Å (default 3.5)")
+    p.add_argument("--boundary-width", type=float, default=2.5, help="atoms this close (Å) to a "
+                   "boundary plane are labelled 'boundary' (default 2.5)")
+    _out(p)
+
+    p = bs.add_parser("defects", help="symmetry-distinct point defects of a structure, one file each",
+                      description="Enumerate symmetry-distinct defects of INPUT and write one supercell "
+                      "per defect, the perfect supercell, and a defects.json index into the output folder.")
+    p.add_argument("input", metavar="INPUT", help="host structure file (.cif, .vasp, .extxyz)")
+    p.add_argument("--vacancy", nargs="+", default=[], metavar="EL", help="e.g. Br Cs Pb")
+    p.add_argument("--interstitial", nargs="+", default=[], metavar="EL", help="e.g. Br Pb Cs")
+    p.add_argument("--antisite", nargs="+", default=[], metavar="A_B", help="A on a B site, e.g. Pb_Cs")
+    p.add_argument("--complex", nargs="+", default=[], metavar="NAME",
+                   help="schottky-PbBr2 | schottky-CsBr")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--supercell", nargs=3, type=int, metavar=("A", "B", "C"), default=None)
+    g.add_argument("--min-length", type=float, default=None, metavar="L",
+                   help="smallest diagonal supercell with all cell heights >= L Å")
+    p.add_argument("--region", default=None, help="only defects in this region (rp | boundary | perovskite)")
+    p.add_argument("--max-distance-from-boundary", type=float, default=None, metavar="D",
+                   help="only defects within D Å of a boundary plane")
+    p.add_argument("--interstitial-sites", type=int, default=3, metavar="N",
+                   help="largest N distinct voids used for interstitials (default 3)")
+    p.add_argument("--format", default="extxyz", help="file format of the defect cells: extxyz "
+                   "(default, keeps labels) | vasp | cif")
+    _out(p, "DIR")
+
+    p = sub.add_parser("demo", help="the main job on embedded defaults: build the study's structures "
+                       "into a folder and print a summary")
+    p.add_argument("-o", "--output", default="pvatoms-demo", help="run folder (default ./pvatoms-demo)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    return ap
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "build":
+            from pvatoms import commands
+            doc = commands.build(args)
+        elif args.command == "demo":
+            from pvatoms import demo
+            doc = demo.run(Path(args.output), as_json=args.json)
+        else:  # pragma: no cover - argparse enforces the choices
+            raise InputError(f"unknown command {args.command!r}")
+    except InputError as exc:
+        print(f"pvatoms: error: {exc}", file=sys.stderr)
+        return 2
+    if getattr(args, "json", False):
+        from pvatoms.io import dumps
+        print(dumps(doc))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
