@@ -1,0 +1,121 @@
+"""Machine-learned interatomic potentials: SevenNet-0 (default), CHGNet, or a user's model file.
+
+One model is loaded per (backend, model, device) and shared by every calculator made from it, so
+an NEB with one calculator per image holds the weights once. The device is CUDA when torch sees a
+GPU, else the CPU (override with ``device=``).
+
+Why SevenNet-0 is the default for lead bromides: CHGNet's three-body (angle) cutoff is 3.0 Å while
+the Pb-Br bonds of CsPbBr3 are 3.01 Å long, so its angle terms all but vanish for this material;
+its V_Br migration barrier comes out at 0.15 eV against 0.27 eV for SevenNet-0 and ~0.25 eV in
+experiment. CHGNet stays as the fast option (3-4x faster on CPU).
+
+These models know neither charge nor spin: a charged request is refused.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import os
+from pathlib import Path
+
+from pvatoms.errors import InputError
+
+DEFAULT_MODELS = {"sevennet": "7net-0", "chgnet": "0.3.0"}
+
+
+def default_device() -> str:
+    """'cuda' when torch sees a GPU, else 'cpu'."""
+    import torch
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@functools.lru_cache(maxsize=8)
+def _load(kind: str, model: str, device: str):
+    """Load a model once per process; returns (shared model object, human-readable name, version)."""
+    if kind == "sevennet":
+        import sevenn
+        from sevenn.calculator import SevenNetCalculator
+        calc = SevenNetCalculator(model=model, device=device)
+        return calc.model, f"SevenNet {model}", sevenn.__version__
+    if kind == "chgnet":
+        import chgnet
+        from chgnet.model import CHGNet
+        if Path(model).is_file():
+            m = CHGNet.from_file(model)
+        else:
+            m = CHGNet.load(model_name=model, use_device=device, verbose=False)
+        return m, f"CHGNet {model if not Path(model).is_file() else Path(model).name}", chgnet.__version__
+    raise InputError(f"unknown MLIP kind {kind!r}")
+
+
+class MLIPBackend:
+    """A machine-learned potential. ``name``: 'sevennet', 'chgnet' or 'mlip'.
+
+    For 'mlip', ``model`` is one of: a SevenNet checkpoint (``*.pth``), a MACE model
+    (``*.model``, needs mace-torch), or ``python:module:function`` returning an ASE calculator
+    (called with ``device=``). For 'sevennet'/'chgnet', ``model`` may name another checkpoint.
+    """
+
+    dft = False
+
+    def __init__(self, name: str = "sevennet", model: str | None = None, device: str | None = None,
+                 threads: int | None = None):
+        self.name = name
+        if name == "mlip" and not model:
+            raise InputError("backend 'mlip' needs model=PATH (a SevenNet .pth checkpoint, a MACE "
+                             ".model file, or python:module:function returning an ASE calculator)")
+        self.model = model or DEFAULT_MODELS.get(name)
+        if name == "mlip" and not self.model.startswith("python:") and not Path(self.model).is_file():
+            raise InputError(f"model file {self.model!r} not found")
+        self.device = device or default_device()
+        self.threads = threads
+        if threads:
+            import torch
+            torch.set_num_threads(int(threads))
+
+    def _kind(self) -> str:
+        if self.name != "mlip":
+            return self.name
+        if self.model.startswith("python:"):
+            return "python"
+        if self.model.endswith(".pth"):
+            return "sevennet"
+        if self.model.endswith(".model"):
+            return "mace"
+        raise InputError(f"cannot tell the kind of model file {self.model!r}: use a SevenNet .pth, "
+                         "a MACE .model, or python:module:function")
+
+    def calculator(self, directory=None, charge: int = 0, **_):
+        """A new ASE calculator sharing the loaded model. ``charge`` must be 0."""
+        if charge:
+            raise InputError(f"{self.name} is a machine-learned potential for neutral cells; it cannot "
+                             f"compute charge {charge:+d}. Use backend 'gpaw' or 'vasp' for charged defects.")
+        kind = self._kind()
+        if kind == "sevennet":
+            from sevenn.calculator import SevenNetCalculator
+            model, _, _ = _load("sevennet", self.model, self.device)
+            return SevenNetCalculator(model=model, file_type="model_instance", device=self.device)
+        if kind == "chgnet":
+            from chgnet.model import CHGNetCalculator
+            model, _, _ = _load("chgnet", self.model, self.device)
+            return CHGNetCalculator(model=model, use_device=self.device)
+        if kind == "mace":
+            try:
+                from mace.calculators import MACECalculator
+            except ImportError as exc:
+                raise InputError("a MACE model needs mace-torch (pip install mace-torch; note it pins "
+                                 "e3nn 0.4.4, which breaks sevenn: use a separate environment)") from exc
+            return MACECalculator(model_paths=self.model, device=self.device)
+        _, module, func = self.model.split(":", 2)
+        factory = getattr(importlib.import_module(module), func)
+        return factory(device=self.device)
+
+    def info(self) -> dict:
+        kind = self._kind()
+        if kind in ("sevennet", "chgnet"):
+            _, label, version = _load(kind, self.model, self.device)
+        else:
+            label, version = f"{kind} {self.model}", None
+        return {"name": self.name, "model": label, "version": version, "device": self.device,
+                "settings": {"model": self.model, "threads": self.threads or int(os.environ.get("OMP_NUM_THREADS", 0)) or None}}

@@ -1,0 +1,71 @@
+"""The shared life cycle of every job: skip if completed, record, time, fail softly, save atomically.
+
+A job body is a function ``body(doc, folder)`` that fills the result document. :func:`run_job`
+writes ``result.json`` with status ``running`` first, then ``completed`` or ``failed`` with the
+reason. A crashed calculation does not raise: the failure is in the document, so the other jobs of
+a study go on. Bad input (:class:`~pvatoms.errors.InputError`) still raises, before anything runs.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from pathlib import Path
+from typing import Callable
+
+from ase import Atoms
+
+from pvatoms import results
+from pvatoms.errors import InputError
+
+
+def run_job(job: str, folder, atoms: Atoms | None, backend, body: Callable[[dict, Path], None],
+            settings: dict | None = None, force: bool = False) -> dict:
+    """Run ``body`` for ``job`` in ``folder`` unless a completed result of the same input exists.
+
+    ``settings`` (JSON-able) are recorded under ``doc['data']['settings']`` and enter the
+    structure hash, so the same folder with different settings is refused rather than reused.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    settings = dict(settings or {})
+    info = backend.info() if backend is not None else {"name": None}
+    doc = results.new_document(job, info, atoms, settings)
+    if atoms is not None:
+        doc["structure_hash"] = results.structure_hash(atoms, {"job": job, "backend": _hash_backend(info),
+                                                               "settings": settings})
+    old = results.load(folder)
+    if old is not None and not force:
+        if old.get("status") == "completed":
+            if old.get("structure_hash") not in (None, doc["structure_hash"]):
+                raise InputError(f"{folder} already holds a completed {old.get('job')} of a different "
+                                 "structure or settings; use another folder (or force=True to redo it)")
+            return old
+    doc["data"]["settings"] = settings
+    results.save(doc, folder)
+    t0 = time.perf_counter()
+    try:
+        body(doc, folder)
+        doc["status"] = "completed"
+    except InputError:
+        doc["status"], doc["reason"] = "failed", "bad input (see the error message)"
+        doc["wall_time"] = time.perf_counter() - t0
+        results.save(doc, folder)
+        raise
+    except KeyboardInterrupt:
+        doc["status"], doc["reason"] = "failed", "interrupted (KeyboardInterrupt)"
+        doc["wall_time"] = time.perf_counter() - t0
+        results.save(doc, folder)
+        raise
+    except Exception as exc:  # a crashed calculation is recorded, not raised
+        doc["status"] = "failed"
+        doc["reason"] = f"{type(exc).__name__}: {exc}"
+        doc["data"]["traceback"] = traceback.format_exc(limit=8)
+    doc["wall_time"] = time.perf_counter() - t0
+    results.save(doc, folder)
+    return doc
+
+
+def _hash_backend(info: dict) -> dict:
+    """The parts of the backend description that change the numbers (not the device)."""
+    return {k: info.get(k) for k in ("name", "model", "settings")}
