@@ -80,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gap", type=float, default=3.5, help="rock-salt CsBr plane spacing, Å (default 3.5)")
     p.add_argument("--boundary-width", type=float, default=2.5, help="atoms this close (Å) to a "
                    "boundary plane are labelled 'boundary' (default 2.5)")
+    p.add_argument("--supercell", nargs=2, type=int, metavar=("A", "B"), default=(1, 1),
+                   help="in-plane repeats of the interface cell (default 1 1)")
     _out(p)
 
     p = bs.add_parser("defects", help="symmetry-distinct point defects of a structure, one file each",

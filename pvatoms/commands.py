@@ -26,7 +26,7 @@ def build(args) -> dict:
         atoms = B.rp_interface(args.rp_n, args.rp_layers, args.perovskite_layers, axis=args.axis,
                                lattice=args.lattice, strain_on=args.strain_on,
                                rp_in_plane=args.rp_in_plane, gap=args.gap,
-                               boundary_width=args.boundary_width)
+                               boundary_width=args.boundary_width, supercell=tuple(args.supercell))
         extra = {"interface": atoms.info["interface"]}
     else:  # pragma: no cover - argparse enforces the choices
         raise InputError(f"unknown build kind {kind!r}")

@@ -1,0 +1,127 @@
+"""Point defects: the distinct sites of Pnma CsPbBr3, stable atom order, charge suggestions,
+interstitial clearance, complexes, supercell sizing, region filters, errors."""
+
+import numpy as np
+import pytest
+
+from geometry import mic_vectors, neighbours
+from pvatoms.build import defects_supercell, point_defects, rp_interface
+from pvatoms.build.common import supercell_for_min_length
+from pvatoms.errors import InputError
+
+
+@pytest.fixture(scope="module")
+def vacancies(pnma):
+    return {d.name: d for d in point_defects(pnma, vacancies=["Br", "Pb", "Cs"], supercell=(2, 2, 2))}
+
+
+def test_pnma_has_two_br_one_pb_one_cs_vacancy(vacancies):
+    assert sorted(vacancies) == ["V_Br_4c", "V_Br_8d", "V_Cs_4c", "V_Pb_4b"]
+    assert {k: d.multiplicity for k, d in vacancies.items()} == {"V_Br_4c": 4, "V_Br_8d": 8,
+                                                                 "V_Cs_4c": 4, "V_Pb_4b": 4}
+    for d in vacancies.values():
+        assert len(d.atoms) == 159
+
+
+def test_apical_and_equatorial_br_told_apart_by_geometry(pnma, vacancies):
+    """Apical Br bridges two Pb along b (the long axis); equatorial Br bridges them in the a-c plane."""
+    perfect = defects_supercell(pnma, (2, 2, 2))
+    for name, axis_along_b in (("V_Br_4c", True), ("V_Br_8d", False)):
+        i = vacancies[name].removed[0]
+        assert perfect.get_chemical_symbols()[i] == "Br"
+        _, d, v = neighbours(perfect, i, "Pb", 3.6)
+        assert len(d) == 2
+        pb_pb = v[1] - v[0]
+        along_b = abs(pb_pb[1]) / np.linalg.norm(pb_pb)
+        assert (along_b > 0.9) == axis_along_b
+    assert "apical" in vacancies["V_Br_4c"].site and "equatorial" in vacancies["V_Br_8d"].site
+
+
+def test_atom_order_is_stable_for_neb_endpoints(pnma, vacancies):
+    perfect = defects_supercell(pnma, (2, 2, 2))
+    for d in vacancies.values():
+        keep = np.delete(np.arange(len(perfect)), d.removed)
+        assert np.allclose(d.atoms.positions, perfect.positions[keep])
+        assert d.atoms.get_chemical_symbols() == [perfect.get_chemical_symbols()[k] for k in keep]
+    # two different Br vacancies: same atoms in the same order except the one that hops
+    a, b = vacancies["V_Br_4c"], vacancies["V_Br_8d"]
+    ia, ib = a.removed[0], b.removed[0]
+    common = [k for k in range(len(perfect)) if k not in (ia, ib)]
+    ra = [k - (k > ia) for k in common]
+    rb = [k - (k > ib) for k in common]
+    assert np.allclose(a.atoms.positions[ra], b.atoms.positions[rb])
+
+
+def test_suggested_charges_from_oxidation_states(vacancies):
+    assert vacancies["V_Br_4c"].charges == [0, 1]
+    assert vacancies["V_Pb_4b"].charges == [-2, -1, 0]
+    assert vacancies["V_Cs_4c"].charges == [-1, 0]
+
+
+def test_interstitials_antisites_complexes(pnma):
+    ds = point_defects(pnma, interstitials=["Br", "Pb"], antisites=["Pb_Cs"],
+                       complexes=["schottky-PbBr2", "schottky-CsBr"], supercell=(2, 2, 2),
+                       max_interstitial_sites=2)
+    by = {d.name: d for d in ds}
+    assert {"Br_i_1", "Br_i_2", "Pb_i_1", "Pb_i_2", "Pb_Cs_4c", "schottky-PbBr2_4b",
+            "schottky-CsBr_4c"} == set(by)
+    for name in ("Br_i_1", "Pb_i_2"):
+        d = by[name]
+        new = d.added[0]
+        others = np.delete(np.arange(len(d.atoms)), new)
+        assert np.linalg.norm(mic_vectors(d.atoms, new, others), axis=1).min() >= 2.2
+        sym = d.atoms.get_chemical_symbols()
+        assert sym[new] == name[:2] and (new + 1 == len(sym) or sym[new + 1] != sym[new])
+    assert by["Br_i_1"].charges == [-1, 0] and by["Pb_i_1"].charges == [0, 1, 2]
+    assert by["Pb_Cs_4c"].atoms.get_chemical_formula() == "Br96Cs31Pb33"
+    assert by["Pb_Cs_4c"].charges == [0, 1]
+    perfect = defects_supercell(pnma, (2, 2, 2))
+    sch = by["schottky-PbBr2_4b"]
+    assert sch.atoms.get_chemical_formula() == "Br94Cs32Pb31" and sch.charges == [0]
+    pb = [i for i in sch.removed if perfect.get_chemical_symbols()[i] == "Pb"][0]
+    brs = [i for i in sch.removed if i != pb]
+    assert np.all(np.linalg.norm(mic_vectors(perfect, pb, brs), axis=1) < 3.1)
+
+
+def test_min_length_supercell(pnma):
+    reps = supercell_for_min_length(pnma, 15.0)
+    assert reps == (2, 2, 2)
+    for r, length in zip(reps, pnma.cell.lengths()):
+        assert r * length >= 15.0 and (r - 1) * length < 15.0
+    ds = point_defects(pnma, vacancies=["Cs"], min_length=15.0)
+    assert len(ds[0].atoms) == 159
+
+
+def test_region_and_boundary_distance_filters():
+    iface = rp_interface(1, 3, 5)
+    near = point_defects(iface, vacancies=["Br", "Cs", "Pb"], max_distance_from_boundary=3.0)
+    assert near and all(d.boundary_distance <= 3.0 for d in near)
+    assert {d.region for d in near} <= {"boundary", "perovskite", "rp"}
+    rp_only = point_defects(iface, vacancies=["Pb"], region="rp")
+    assert rp_only and all(d.region == "rp" for d in rp_only)
+    allpb = point_defects(iface, vacancies=["Pb"])
+    assert {d.region for d in allpb} == {"rp", "perovskite"}
+    # distances reported equal the geometry: distance of the removed atom's height to a boundary plane
+    n = np.array(iface.info["stacking_normal"])
+    period = iface.cell[2] @ n
+    for d in near:
+        h = np.asarray(d.position) @ n
+        ref = min(abs((h - p + period / 2) % period - period / 2) for p in iface.info["boundary_planes"])
+        assert np.isclose(d.boundary_distance, ref, atol=1e-3)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"vacancies": ["Cl"]}, r"no Cl in the structure \(elements present: Br, Cs, Pb\)"),
+    ({"vacancies": ["Xx"]}, "unknown element 'Xx'"),
+    ({"antisites": ["PbCs"]}, "A_B"),
+    ({"antisites": ["Pb_Cl"]}, "no Cl site"),
+    ({"complexes": ["frenkel"]}, "schottky-PbBr2, schottky-CsBr"),
+    ({"vacancies": ["Br"], "region": "rp"}, "region labels"),
+    ({"vacancies": ["Br"], "supercell": (2, 2, 2), "min_length": 10}, "not both"),
+])
+def test_defect_bad_input(pnma, kwargs, match):
+    host = pnma.copy()
+    if kwargs.get("region"):
+        del host.arrays["region"]
+    with pytest.raises(InputError, match=match):
+        point_defects(host, **kwargs)
