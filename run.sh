@@ -39,6 +39,15 @@ setup() {
         say "environment up to date ($venv)"
         return 0
     fi
+    command -v "$py" >/dev/null || apt_pkgs+=(python3 python3-venv python3-dev)
+    command -v g++ >/dev/null || apt_pkgs+=(g++)
+    command -v gcc >/dev/null || apt_pkgs+=(gcc)
+    if command -v "$py" >/dev/null; then
+        # Debian's own python3 needs python3-venv (ensurepip) and python3-dev (headers, GPAW build)
+        "$py" -c 'import ensurepip' 2>/dev/null || apt_pkgs+=(python3-venv)
+        "$py" -c 'import os, sysconfig; assert os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h"))' \
+            2>/dev/null || apt_pkgs+=(python3-dev)
+    fi
     need_apt "${apt_pkgs[@]}"
     "$py" -c 'import sys; assert sys.version_info >= (3, 10), sys.version' 2>/dev/null \
         || fail "Python >= 3.10 needed (found: $("$py" --version 2>&1))"

@@ -1,0 +1,125 @@
+"""Coherent RP / orthorhombic-CsPbBr3 phase-boundary supercells (the Pb-leakage phase boundary).
+
+One perovskite block of K octahedral layers cut from Pnma CsPbBr3 and M Ruddlesden-Popper blocks
+of n layers share the in-plane lattice and are stacked along a pseudocubic axis. The cell is
+periodic, so it holds two boundaries, each a rock-salt CsBr double layer across which the
+structure shifts by (1/2, 1/2).
+
+>>> from pvatoms.build import rp_interface
+>>> atoms = rp_interface(rp_n=1, rp_layers=2, perovskite_layers=4)
+>>> sorted(set(atoms.arrays["region"]))
+['boundary', 'perovskite', 'rp']
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from ase import Atoms
+
+from pvatoms.build.bulk import LATTICES, cspbbr3
+from pvatoms.build.common import check_framework_distances, make_supercell, set_provenance
+from pvatoms.build.rp import RP_N, _check_octahedra
+from pvatoms.build.stacking import ROCKSALT_GAP, Block, pnma_framework, stack_blocks
+from pvatoms.errors import InputError, check_choice, check_positive_int
+from pvatoms.reference import PNMA_CIF
+
+STRAIN_ON = ("rp", "perovskite", "shared")
+
+
+def rp_interface(rp_n: int = 1, rp_layers: int = 2, perovskite_layers: int = 4, axis: str = "b",
+                 lattice: str = "pbe", strain_on: str = "rp", rp_in_plane: float | None = None,
+                 gap: float = ROCKSALT_GAP, boundary_width: float = 2.5, supercell=(1, 1)) -> Atoms:
+    """RP Cs(n+1)Pb(n)Br(3n+1) / Pnma CsPbBr3 phase-boundary supercell.
+
+    Parameters
+    ----------
+    rp_n : RP member (1: Cs2PbBr4, 2: Cs3Pb2Br7, 3: Cs4Pb3Br10).
+    rp_layers : number M of RP blocks (each n octahedra thick) on the RP side.
+    perovskite_layers : number K of PbBr2 (octahedral) layers on the perovskite side.
+    axis : Pnma axis the stacking follows: 'b' (default, the long axis), or 'a' / 'c' for the
+        pseudocubic axis in the a-c plane next to a or c (see :func:`pnma_framework`).
+    lattice : 'pbe' or 'experiment' lattice of the Pnma parent.
+    strain_on : which side adopts the other's in-plane lattice: 'rp' (default: the RP inclusion is
+        coherent with the host perovskite), 'perovskite', or 'shared' (thickness-weighted average).
+    rp_in_plane : unstrained pseudocubic in-plane lattice constant of the RP phase (Å), e.g. from a
+        relaxed Cs2PbBr4; default: that of the perovskite (then no side is strained).
+    gap : spacing (Å) of the CsBr planes of each rock-salt double layer.
+    boundary_width : atoms within this distance (Å) of a boundary plane are labelled ``boundary``.
+    supercell : in-plane repeats (A, B) of the interface cell.
+
+    ``atoms.info['interface']`` holds the strain each side carries (relative to its reference
+    in-plane lattice), the boundary planes and their separation (Å); per-atom arrays ``region`` and
+    ``boundary_distance`` (Å).
+    """
+    if rp_n not in RP_N:
+        raise InputError(f"rp-n must be one of {', '.join(map(str, RP_N))}, got {rp_n!r}")
+    M = check_positive_int("rp-layers", rp_layers)
+    K = check_positive_int("perovskite-layers", perovskite_layers)
+    check_choice("axis", axis, ("a", "b", "c"))
+    check_choice("lattice", lattice, LATTICES)
+    check_choice("strain-on", strain_on, STRAIN_ON)
+    reps = tuple(check_positive_int("in-plane supercell", r) for r in supercell)
+    if len(reps) != 2:
+        raise InputError(f"interface supercell takes two in-plane repeats, got {tuple(supercell)!r}")
+    if not boundary_width >= 0:
+        raise InputError(f"boundary-width must be >= 0 Å, got {boundary_width!r}")
+    fw = pnma_framework(cspbbr3("pnma", lattice), axis)
+    u0, v0 = np.linalg.norm(fw.atoms.cell[:2], axis=1)
+    n_columns = int(np.sum((fw.layer == 0) & (fw.atoms.numbers == 82)))
+    a_pv = float(np.sqrt(np.linalg.norm(np.cross(*fw.atoms.cell[:2])) / n_columns))
+    if rp_in_plane is None:
+        rp_in_plane = a_pv
+    if not 4.0 < rp_in_plane < 8.0:
+        raise InputError(f"rp-in-plane is a pseudocubic lattice constant, expected 4-8 Å, got {rp_in_plane!r}")
+    r = rp_in_plane / a_pv                   # RP reference in-plane lengths = perovskite ones x r
+    t_rp = M * rp_n / (M * rp_n + K)
+    f = {"rp": 1.0, "perovskite": r, "shared": (1 - t_rp) + t_rp * r}[strain_on]
+    fw = fw.scaled_in_plane(f, f)
+    atoms = stack_blocks(fw, [Block(K, "perovskite")] + [Block(rp_n, "rp")] * M, gap=gap,
+                         boundary_width=boundary_width)
+    check_framework_distances(atoms)
+    _check_octahedra(atoms)
+    planes = atoms.info["boundary_planes"]
+    period = float(atoms.cell[2] @ np.array(atoms.info["stacking_normal"]))
+    sep = abs(planes[1] - planes[0]) % period
+    # which of the two spacings spans the perovskite block
+    sep_pv = _perovskite_span(atoms, planes, period)
+    strain = {
+        "perovskite": {"u": f - 1.0, "v": f - 1.0},
+        "rp": {"u": f / r - 1.0, "v": f / r - 1.0},
+    }
+    info = {
+        "stacking_axis": axis,
+        "stacking_normal": atoms.info["stacking_normal"],
+        "in_plane": {"u": float(u0 * f), "v": float(v0 * f)},
+        "reference_in_plane_pseudocubic": {"perovskite": a_pv, "rp": float(rp_in_plane)},
+        "in_plane_strain": {k: {ax: round(float(x), 6) for ax, x in v.items()} for k, v in strain.items()},
+        "strain_on": strain_on,
+        "boundary_planes": planes,
+        "boundary_separation": {"perovskite_side": sep_pv, "rp_side": period - sep_pv,
+                                "min": min(sep, period - sep)},
+        "period_along_normal": period,
+        "rocksalt_gap": gap,
+        "boundary_width": boundary_width,
+    }
+    atoms.info["interface"] = info
+    set_provenance(atoms, "pvatoms.build.rp_interface",
+                   {"rp_n": rp_n, "rp_layers": M, "perovskite_layers": K, "axis": axis,
+                    "lattice": lattice, "strain_on": strain_on, "rp_in_plane": rp_in_plane,
+                    "gap": gap, "boundary_width": boundary_width, "supercell": list(reps)},
+                   f"structures/{PNMA_CIF}")
+    if reps != (1, 1):
+        atoms = make_supercell(atoms, reps + (1,))
+    return atoms
+
+
+def _perovskite_span(atoms: Atoms, planes, period: float) -> float:
+    """Distance between the boundary planes measured across the perovskite block (Å)."""
+    n = np.array(atoms.info["stacking_normal"])
+    h = atoms.positions[atoms.arrays["block"] == 0] @ n
+    p0, p1 = planes
+    mid = (p0 + ((p1 - p0) % period) / 2) % period       # midpoint going up from p0 to p1
+    d = np.abs((h - mid + period / 2) % period - period / 2)
+    span = (p1 - p0) % period
+    # block 0 (perovskite) is centred on one of the two midpoints
+    return float(span if np.median(d) < span / 2 else period - span)
