@@ -1,0 +1,186 @@
+"""Nudged elastic band: endpoint relaxation -> IDPP interpolation -> climbing-image NEB.
+
+The two endpoints must hold the same atoms in the same order (e.g. :func:`vacancy_hop` or two
+vacancy cells from :func:`pvatoms.build.point_defects`). Layout of the job folder::
+
+    folder/initial/result.json   relaxed initial endpoint (a relax job, positions only)
+    folder/final/result.json     relaxed final endpoint
+    folder/neb.traj              every NEB step's band (restart reads the last band)
+    folder/neb.log, result.json
+
+``data`` of the result document: ``barrier_forward`` / ``barrier_backward`` (eV, highest image
+minus the initial / final endpoint), ``energies`` (eV, per image, endpoints included),
+``relative_energies`` (eV, to the initial endpoint), ``hop_distance`` (Å, straight-line
+displacement of the atom that moves most), ``moving_atom``, ``path_length`` (Å, along the band,
+reaction coordinate per image in ``reaction_coordinate``), ``forces_along_path`` (eV/Å, projected
+tangential forces, for a smooth fit), ``converged``, ``n_images``, ``climb``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+from ase.io import Trajectory, read
+from ase.mep import NEB
+from ase.optimize import FIRE
+
+from pvatoms.errors import InputError
+from pvatoms.jobs.common import attach, resolve_backend
+from pvatoms.jobs.relax import NotConverged, relax
+from pvatoms.jobs.runner import run_job
+from pvatoms.results import atoms_from_dict, atoms_to_dict
+
+
+def vacancy_hop(perfect: Atoms, site_from: int, site_to: int) -> tuple[Atoms, Atoms]:
+    """NEB endpoints for a vacancy hopping from ``site_from`` to ``site_to`` (atom indices of the
+    perfect supercell, same element): the atom at ``site_to`` moves into ``site_from``.
+
+    Initial: vacancy at ``site_from``. Final: vacancy at ``site_to``. Same atom order in both."""
+    sym = perfect.get_chemical_symbols()
+    if sym[site_from] != sym[site_to]:
+        raise InputError(f"vacancy hop between different elements ({sym[site_from]}{site_from} -> "
+                         f"{sym[site_to]}{site_to}); choose two sites of one element")
+    if site_from == site_to:
+        raise InputError("vacancy hop needs two different sites")
+    initial = perfect.copy()
+    del initial[site_from]
+    final = initial.copy()
+    mover = site_to - (site_to > site_from)
+    d = perfect.get_distance(site_to, site_from, mic=True, vector=True)
+    final.positions[mover] = initial.positions[mover] + d      # continuous path, no wrap jump
+    for a in (initial, final):
+        a.info["provenance"] = {"builder": "pvatoms.jobs.neb.vacancy_hop",
+                                "arguments": {"site_from": int(site_from), "site_to": int(site_to)},
+                                "reference": None, "parent": perfect.info.get("provenance")}
+    return initial, final
+
+
+def nearest_vacancy_hops(perfect: Atoms, site: int, cutoff: float = 5.0) -> list[tuple[int, float]]:
+    """Sites of the same element as ``site`` within ``cutoff`` Å: ``[(index, distance Å), ...]``,
+    nearest first — candidate vacancy hops."""
+    sym = np.array(perfect.get_chemical_symbols())
+    same = np.flatnonzero(sym == sym[site])
+    same = same[same != site]
+    d = perfect.get_distances(site, same, mic=True)
+    order = np.argsort(d)
+    return [(int(same[k]), float(d[k])) for k in order if d[k] < cutoff]
+
+
+def check_endpoints(initial: Atoms, final: Atoms) -> None:
+    """Same number, elements and order of atoms; same cell."""
+    if len(initial) != len(final):
+        raise InputError(f"NEB endpoints have {len(initial)} and {len(final)} atoms: they must hold "
+                         "the same atoms in the same order")
+    a, b = initial.get_chemical_symbols(), final.get_chemical_symbols()
+    if a != b:
+        k = next(i for i, (x, y) in enumerate(zip(a, b)) if x != y)
+        raise InputError(f"NEB endpoints differ in atom order: atom {k} is {a[k]} in the initial and "
+                         f"{b[k]} in the final endpoint")
+    if not np.allclose(initial.cell, final.cell, atol=1e-4):
+        raise InputError("NEB endpoints have different cells")
+
+
+def neb(initial: Atoms, final: Atoms, folder, backend="sevennet", n_images: int = 5,
+        fmax: float = 0.05, steps: int = 300, climb: bool = True, relax_endpoints: bool = True,
+        endpoint_fmax: float = 0.02, force: bool = False, **backend_settings) -> dict:
+    """Climbing-image NEB between ``initial`` and ``final`` in ``folder``; returns the result document.
+
+    n_images : intermediate images. fmax : NEB force criterion, eV/Å. One calculator per image,
+    all sharing one loaded model. Rerunning an unfinished NEB continues from the last saved band.
+    """
+    backend = resolve_backend(backend, **backend_settings)
+    check_endpoints(initial, final)
+    if n_images < 1:
+        raise InputError(f"n_images must be >= 1, got {n_images}")
+    settings = {"n_images": n_images, "fmax": fmax, "steps": steps, "climb": climb,
+                "relax_endpoints": relax_endpoints, "endpoint_fmax": endpoint_fmax,
+                "final_structure_hash": _hash(final)}
+    if backend.name == "vasp":
+        from pvatoms.jobs.vasp_jobs import vasp_neb_body
+        body = vasp_neb_body(initial, final, backend, n_images)
+    else:
+        body = _neb_body(initial, final, backend, settings)
+    return run_job("neb", folder, initial, backend, body, settings, force=force)
+
+
+def _hash(atoms):
+    from pvatoms.results import structure_hash
+    return structure_hash(atoms)
+
+
+def _neb_body(initial, final, backend, s):
+    def body(doc, folder: Path):
+        ends = []
+        for name, atoms in (("initial", initial), ("final", final)):
+            if s["relax_endpoints"]:
+                sub = relax(atoms, folder / name, backend=backend, fmax=s["endpoint_fmax"])
+                if sub["status"] != "completed":
+                    raise NotConverged(f"{name} endpoint relaxation failed: {sub['reason']}")
+                ends.append(atoms_from_dict(sub["structure"]))
+                doc["files"][f"{name}_endpoint"] = f"{name}/result.json"
+            else:
+                ends.append(atoms.copy())
+        traj_path = folder / "neb.traj"
+        n_tot = s["n_images"] + 2
+        images = None
+        if traj_path.is_file() and traj_path.stat().st_size > 0:
+            try:
+                frames = read(traj_path, index=":")
+                if len(frames) >= n_tot:
+                    images = [f.copy() for f in frames[-n_tot:]]
+                    doc["data"]["restarted_from_trajectory"] = True
+            except Exception:
+                images = None
+        if images is None:
+            images = [ends[0].copy()] + [ends[0].copy() for _ in range(s["n_images"])] + [ends[1].copy()]
+            NEB(images).interpolate(method="idpp", mic=True)
+        images = [attach(im, backend, folder) for im in images]
+        band = NEB(images, climb=s["climb"], allow_shared_calculator=False, method="improvedtangent")
+        with Trajectory(traj_path, "a") as traj:
+            opt = FIRE(band, logfile=str(folder / "neb.log"))
+            opt.attach(lambda: [traj.write(im) for im in images], interval=1)
+            converged = bool(opt.run(fmax=s["fmax"], steps=s["steps"]))
+        energies = np.array([im.get_potential_energy() for im in images])
+        doc["images"] = [{"structure": atoms_to_dict(im), "energy": float(e)} for im, e in zip(images, energies)]
+        doc["data"].update(_profile(images, energies, band))
+        doc["data"]["converged"] = converged
+        doc["energy"] = float(energies.max())
+        doc["structure"] = doc["images"][int(np.argmax(energies))]["structure"]
+        doc["files"].update({"trajectory": "neb.traj", "log": "neb.log"})
+        if not converged:
+            raise NotConverged(f"NEB did not reach fmax {s['fmax']} eV/Å within {s['steps']} steps; "
+                               "the band is kept in neb.traj and a rerun continues from it")
+    return body
+
+
+def _profile(images, energies, band) -> dict:
+    """Barriers, hop distance, reaction coordinate and tangential forces of a converged band."""
+    first, last = images[0], images[-1]
+    disp = last.positions - first.positions
+    disp -= np.rint(disp @ np.linalg.inv(first.cell)) @ first.cell
+    mover = int(np.argmax(np.linalg.norm(disp, axis=1)))
+    coords, tang_forces = [0.0], []
+    for a, b in zip(images[:-1], images[1:]):
+        d = b.positions - a.positions
+        d -= np.rint(d @ np.linalg.inv(a.cell)) @ a.cell
+        coords.append(coords[-1] + float(np.linalg.norm(d)))
+    for k, im in enumerate(images):
+        lo, hi = images[max(k - 1, 0)], images[min(k + 1, len(images) - 1)]
+        t = hi.positions - lo.positions
+        t -= np.rint(t @ np.linalg.inv(im.cell)) @ im.cell
+        t /= np.linalg.norm(t)
+        tang_forces.append(float(np.sum(im.get_forces() * t)))
+    e = energies - energies[0]
+    return {
+        "energies": energies.tolist(), "relative_energies": e.tolist(),
+        "barrier_forward": float(energies.max() - energies[0]),
+        "barrier_backward": float(energies.max() - energies[-1]),
+        "reaction_energy": float(energies[-1] - energies[0]),
+        "hop_distance": float(np.linalg.norm(disp[mover])), "moving_atom": mover,
+        "moving_element": first.get_chemical_symbols()[mover],
+        "reaction_coordinate": coords, "path_length": coords[-1],
+        "forces_along_path": tang_forces, "n_images": len(images) - 2, "climb": bool(band.climb),
+        "saddle_image": int(np.argmax(energies)),
+    }

@@ -1,0 +1,92 @@
+"""Relaxation: positions only, or positions and cell (FrechetCellFilter).
+
+>>> from pvatoms.build import cspbbr3
+>>> from pvatoms.jobs import relax
+>>> doc = relax(cspbbr3(), "runs/relax-pnma", backend="sevennet", cell=True)   # doctest: +SKIP
+>>> doc["status"], doc["data"]["lattice"]                                    # doctest: +SKIP
+
+``data`` of the result document: ``converged`` (bool), ``steps``, ``fmax`` (eV/Å, final),
+``lattice`` (a, b, c Å; α, β, γ °), ``volume`` (Å^3), ``spacegroup`` (spglib, 0.01 Å / 0.1 Å),
+and the criteria used. The trajectory is kept in ``relax.traj``; a rerun of an unfinished relaxation
+starts from its last frame. A relaxation that does not reach ``fmax`` within ``steps`` is recorded
+as failed, with the trajectory kept.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+from ase.filters import FrechetCellFilter
+from ase.io import Trajectory, read
+from ase.optimize import BFGS, FIRE
+
+from pvatoms.build.common import spacegroup
+from pvatoms.jobs.common import attach, check_charge, fill_static, max_force, resolve_backend
+from pvatoms.jobs.runner import run_job
+
+OPTIMIZERS = {"bfgs": BFGS, "fire": FIRE}
+
+
+class NotConverged(RuntimeError):
+    """An optimisation stopped at its step limit."""
+
+
+def relax(atoms: Atoms, folder, backend="sevennet", cell: bool = False, fmax: float = 0.02,
+          smax: float = 0.002, steps: int = 500, charge: int = 0, optimizer: str = "bfgs",
+          force: bool = False, **backend_settings) -> dict:
+    """Relax ``atoms`` in ``folder`` with ``backend``; returns the result document.
+
+    fmax : force criterion, eV/Å. smax : stress criterion for cell relaxations, eV/Å^3
+        (0.002 eV/Å^3 = 0.32 GPa); FrechetCellFilter folds it into the force criterion via the
+        cell degrees of freedom (``scalar_pressure`` 0).
+    cell : also relax the cell (shape and volume).
+    """
+    backend = resolve_backend(backend, **backend_settings)
+    charge = check_charge(backend, charge)
+    settings = {"cell": cell, "fmax": fmax, "smax": smax if cell else None, "steps": steps,
+                "charge": charge, "optimizer": optimizer}
+    if backend.name == "vasp":
+        from pvatoms.jobs.vasp_jobs import vasp_body
+        body = vasp_body("relax", atoms, backend, charge=charge, cell=cell, fmax=fmax)
+    else:
+        body = _relax_body(atoms, backend, settings)
+    return run_job("relax", folder, atoms, backend, body, settings, force=force)
+
+
+def _relax_body(atoms, backend, s):
+    def body(doc, folder: Path):
+        traj_path = folder / "relax.traj"
+        start = atoms
+        if traj_path.is_file() and traj_path.stat().st_size > 0:
+            try:
+                start = read(traj_path, index=-1)          # continue an interrupted relaxation
+                doc["data"]["restarted_from_trajectory"] = True
+            except Exception:
+                start = atoms
+        work = attach(start, backend, folder, s["charge"])
+        for key in ("region", "site", "boundary_distance"):
+            if key in atoms.arrays:
+                work.arrays[key] = atoms.arrays[key]
+        work.info = dict(atoms.info)
+        target = FrechetCellFilter(work, scalar_pressure=0.0) if s["cell"] else work
+        opt_cls = OPTIMIZERS[s["optimizer"]]
+        with Trajectory(traj_path, "a", work) as traj:
+            opt = opt_cls(target, logfile=str(folder / "relax.log"))
+            opt.attach(traj.write, interval=1)
+            converged = bool(opt.run(fmax=s["fmax"], steps=s["steps"]))
+        fill_static(doc, work, backend)
+        cellpar = work.cell.cellpar()
+        doc["files"]["trajectory"] = "relax.traj"
+        doc["files"]["log"] = "relax.log"
+        doc["data"].update({
+            "converged": converged, "steps": int(opt.nsteps), "fmax": max_force(work),
+            "lattice": dict(zip(["a", "b", "c", "alpha", "beta", "gamma"], np.round(cellpar, 5).tolist())),
+            "volume": float(work.cell.volume),
+            "spacegroup": {"tight": spacegroup(work, 0.01), "loose": spacegroup(work, 0.1)},
+        })
+        if not converged:
+            raise NotConverged(f"relaxation did not reach fmax {s['fmax']} eV/Å within {s['steps']} "
+                               f"steps (max force now {max_force(work):.3f} eV/Å); trajectory kept in relax.traj")
+    return body

@@ -1,0 +1,40 @@
+"""Single-point calculation: energy, forces, stress; for DFT backends also the band edges (VBM,
+CBM, gap and the k-points where they sit).
+
+>>> from pvatoms.build import cspbbr3
+>>> from pvatoms.jobs import static
+>>> doc = static(cspbbr3("cubic"), "runs/static-cubic", backend="gpaw")   # doctest: +SKIP
+>>> doc["band_edges"]["gap"]                                             # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ase import Atoms
+
+from pvatoms.jobs.common import attach, check_charge, fill_static, resolve_backend
+from pvatoms.jobs.runner import run_job
+
+
+def static(atoms: Atoms, folder, backend="sevennet", charge: int = 0, force: bool = False,
+           write_gpw: bool = False, **backend_settings) -> dict:
+    """Single point of ``atoms`` in ``folder``; returns the result document. ``charge`` in e
+    (+1: one electron removed), DFT backends only. ``write_gpw``: keep GPAW's wavefunctions."""
+    backend = resolve_backend(backend, **backend_settings)
+    charge = check_charge(backend, charge)
+    settings = {"charge": charge}
+    if backend.name == "vasp":
+        from pvatoms.jobs.vasp_jobs import vasp_body
+        body = vasp_body("static", atoms, backend, charge=charge)
+    else:
+        def body(doc, folder: Path):
+            work = attach(atoms, backend, folder, charge)
+            fill_static(doc, work, backend)
+            if backend.name == "gpaw":
+                doc["data"]["nelect"] = float(work.calc.get_number_of_electrons())
+                if write_gpw:
+                    from pvatoms.calc.gpaw_calc import write_gpw as _write
+                    _write(work.calc, folder / "static.gpw")
+                    doc["files"]["gpw"] = "static.gpw"
+    return run_job("static", folder, atoms, backend, body, settings, force=force)

@@ -1,0 +1,118 @@
+"""Jobs with the machine-learned potentials: relax, static, NEB, phonons; result documents,
+reruns, recorded failures. Real SevenNet-0 / CHGNet calculations on small cells."""
+
+import json
+
+import numpy as np
+import pytest
+
+from pvatoms.build import cspbbr3, defects_supercell
+from pvatoms.errors import InputError
+from pvatoms.jobs import neb, phonons, relax, static, vacancy_hop
+from pvatoms.jobs.neb import nearest_vacancy_hops
+from pvatoms.results import RESULT_FILE, SCHEMA, load
+
+EXPERIMENT = np.array([8.244, 11.735, 8.198])
+
+
+def test_sevennet_relaxation_keeps_pnma_near_experiment(tmp_path, pnma):
+    doc = relax(pnma, tmp_path / "relax", cell=True, fmax=0.02)      # default backend: SevenNet-0
+    assert doc["status"] == "completed", doc["reason"]
+    assert doc["backend"]["name"] == "sevennet" and "7net-0" in doc["backend"]["model"]
+    assert doc["data"]["spacegroup"]["tight"]["symbol"] == "Pnma"
+    abc = np.array([doc["data"]["lattice"][k] for k in "abc"])
+    assert np.all(np.abs(abc / EXPERIMENT - 1) < 0.05), abc
+    assert doc["data"]["fmax"] < 0.02 and (tmp_path / "relax" / "relax.traj").is_file()
+    assert doc["schema"] == SCHEMA and json.loads((tmp_path / "relax" / RESULT_FILE).read_text())["status"] == "completed"
+
+
+def test_static_document_and_rerun_is_skipped(tmp_path, pnma):
+    doc = static(pnma, tmp_path / "s", backend="chgnet")
+    assert doc["status"] == "completed"
+    assert -3.6 < doc["energy_per_atom"] < -3.45                   # CHGNet 0.3.0: -3.53 eV/atom
+    assert np.array(doc["forces"]).shape == (20, 3) and len(doc["stress"]) == 6
+    assert doc["backend"]["model"] == "CHGNet 0.3.0" and doc["wall_time"] > 0
+    again = static(pnma, tmp_path / "s", backend="chgnet")
+    assert again["created"] == doc["created"] and again["wall_time"] == doc["wall_time"]
+    with pytest.raises(InputError, match="different structure or settings"):
+        static(cspbbr3("cubic"), tmp_path / "s", backend="chgnet")
+
+
+def test_failed_relaxation_is_recorded_and_others_go_on(tmp_path, pnma):
+    rattled = pnma.copy()
+    rattled.rattle(0.1, seed=1)
+    docs = [relax(rattled, tmp_path / "short", backend="chgnet", steps=2, fmax=0.001),
+            static(rattled, tmp_path / "after", backend="chgnet")]
+    assert docs[0]["status"] == "failed" and "within 2 steps" in docs[0]["reason"]
+    assert load(tmp_path / "short")["status"] == "failed"
+    assert (tmp_path / "short" / "relax.traj").is_file()
+    assert docs[1]["status"] == "completed"
+
+
+def test_charged_request_refused_by_mlip(tmp_path, pnma):
+    with pytest.raises(InputError, match="gpaw.*vasp"):
+        static(pnma, tmp_path / "q", backend="sevennet", charge=1)
+
+
+def test_vacancy_hop_endpoints_and_bad_endpoints():
+    perfect = defects_supercell(cspbbr3("cubic"), (2, 2, 2))
+    br = [i for i, s in enumerate(perfect.get_chemical_symbols()) if s == "Br"][0]
+    to, dist = nearest_vacancy_hops(perfect, br)[0]
+    assert np.isclose(dist, 5.95 / np.sqrt(2), atol=1e-6)       # octahedron edge
+    a, b = vacancy_hop(perfect, br, to)
+    assert a.get_chemical_symbols() == b.get_chemical_symbols()
+    moved = np.flatnonzero(np.linalg.norm(a.positions - b.positions, axis=1) > 1e-9)
+    assert len(moved) == 1 and np.isclose(np.linalg.norm(a.positions[moved[0]] - b.positions[moved[0]]), dist)
+    with pytest.raises(InputError, match="same atoms"):
+        neb(a, b[:-1], "x", backend="chgnet")
+    with pytest.raises(InputError, match="different elements"):
+        vacancy_hop(perfect, br, 0)
+
+
+def test_neb_restart_continues_from_saved_band(tmp_path, pnma):
+    perfect = pnma.copy()                      # 20-atom cell: a quick V_Br hop for the mechanics
+    br = [i for i, s in enumerate(perfect.get_chemical_symbols()) if s == "Br"][0]
+    a, b = vacancy_hop(perfect, br, nearest_vacancy_hops(perfect, br)[0][0])
+    first = neb(a, b, tmp_path / "neb", backend="chgnet", n_images=3, steps=3, fmax=0.05)
+    assert first["status"] == "failed" and "rerun continues" in first["reason"]
+    second = neb(a, b, tmp_path / "neb", backend="chgnet", n_images=3, steps=400, fmax=0.05)
+    assert second["status"] == "completed", second["reason"]
+    assert second["data"]["restarted_from_trajectory"]
+    assert second["data"]["barrier_forward"] > 0.01
+    assert second["data"]["saddle_image"] not in (0, 4)
+
+
+@pytest.mark.slow
+def test_sevennet_vbr_neb_in_pnma_supercell(tmp_path, pnma):
+    """V_Br hop between two equivalent equatorial sites of 2x2x2 Pnma (159 atoms): symmetric
+    endpoints, finite barrier (SevenNet-0: ~0.27 eV measured; experiment ~0.25 eV)."""
+    perfect = defects_supercell(pnma, (2, 2, 2))
+    from pvatoms.build import point_defects
+    eq = [d for d in point_defects(pnma, vacancies=["Br"], supercell=(2, 2, 2)) if d.wyckoff == "d"][0]
+    site = eq.removed[0]
+    # nearest Br that is equivalent (8d) and shares an octahedron edge
+    from pvatoms.build.common import symmetry_dataset
+    equiv = symmetry_dataset(perfect).equivalent_atoms
+    to = next(j for j, d in nearest_vacancy_hops(perfect, site) if equiv[j] == equiv[site])
+    a, b = vacancy_hop(perfect, site, to)
+    doc = neb(a, b, tmp_path / "neb", n_images=3, fmax=0.1, endpoint_fmax=0.05)
+    assert doc["status"] == "completed", doc["reason"]
+    d = doc["data"]
+    assert abs(d["reaction_energy"]) < 0.05                       # symmetric endpoints
+    assert 0.08 < d["barrier_forward"] < 0.8
+    assert abs(d["barrier_forward"] - d["barrier_backward"]) < 0.05
+    assert d["moving_element"] == "Br" and 4.0 < d["hop_distance"] < 4.6
+    assert len(doc["images"]) == 5
+
+
+def test_cubic_cspbbr3_has_tilt_instabilities_at_m_and_r(tmp_path):
+    """Cubic CsPbBr3 is dynamically unstable to octahedral tilts: imaginary modes at M and R."""
+    doc = phonons(cspbbr3("cubic"), tmp_path / "ph", supercell=(2, 2, 2))
+    assert doc["status"] == "completed", doc["reason"]
+    d = doc["data"]
+    assert not d["dynamically_stable"]
+    labels = {m["label"] for m in d["imaginary_modes"]}
+    assert {"M", "R"} <= labels
+    assert all(m["frequency_THz"] < -0.1 for m in d["imaginary_modes"])
+    assert (tmp_path / "ph" / "band.yaml").is_file() and (tmp_path / "ph" / "phonons.png").is_file()
+    assert d["n_displacements"] == 3 and d["band"]["labels"][0] == "Γ"
