@@ -106,6 +106,51 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default, keeps labels) | vasp | cif")
     _out(p, "DIR")
 
+    r = sub.add_parser("run", help="run one calculation job (relax, static, neb, phonons, band-edges)",
+                       description="Run one job in the folder given with -o. The folder gets result.json "
+                       "(the result document: energies, forces, structure, band edges, files, backend + "
+                       "model + settings, wall time, status). A folder whose result says completed is "
+                       "not recomputed. Exit code 1 when the calculation failed (the reason is recorded).")
+    rs = r.add_subparsers(dest="job", metavar="JOB")
+    rs.required = True
+    for job, helptext in (("relax", "relax positions (and the cell with --cell)"),
+                          ("static", "single point; DFT backends add the band edges"),
+                          ("neb", "climbing-image NEB between two endpoints with the same atom order"),
+                          ("phonons", "phonopy finite displacements: bands, DOS, imaginary modes"),
+                          ("band-edges", "VBM/CBM band-decomposed densities as cube files (gpaw, vasp)")):
+        p = rs.add_parser(job, help=helptext)
+        if job == "neb":
+            p.add_argument("initial", help="initial endpoint structure file")
+            p.add_argument("final", help="final endpoint structure file (same atoms, same order)")
+            p.add_argument("--images", type=int, default=5, help="intermediate images (default 5)")
+            p.add_argument("--no-climb", action="store_true", help="plain NEB, no climbing image")
+            p.add_argument("--no-relax-endpoints", action="store_true", help="use the endpoints as given")
+            p.add_argument("--fmax", type=float, default=0.05, help="force criterion, eV/Å (default 0.05)")
+        else:
+            p.add_argument("structure", help="structure file (.cif, .vasp/POSCAR, .extxyz)")
+        if job == "relax":
+            p.add_argument("--cell", action="store_true", help="also relax the cell (FrechetCellFilter)")
+            p.add_argument("--fmax", type=float, default=0.02, help="force criterion, eV/Å (default 0.02)")
+        if job in ("relax", "neb"):
+            p.add_argument("--steps", type=int, default=None, help="optimiser step limit")
+        if job in ("relax", "static", "band-edges"):
+            p.add_argument("--charge", type=int, default=0, help="cell charge in e (+1: one electron "
+                           "removed); DFT backends only")
+        if job == "phonons":
+            p.add_argument("--supercell", nargs=3, type=int, metavar=("A", "B", "C"), default=None,
+                           help="phonon supercell (default: all heights >= 10 Å)")
+            p.add_argument("--displacement", type=float, default=0.01, help="Å (default 0.01)")
+        if job == "band-edges":
+            p.add_argument("--bands", nargs="+", default=["vbm", "cbm"], help="states to write (default vbm cbm)")
+        p.add_argument("--backend", default="sevennet", help="sevennet (default) | chgnet | mlip | gpaw | vasp")
+        p.add_argument("--model", default=None, help="model file or name for the MLIP backends")
+        p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                       help="backend setting, repeatable (e.g. ecut=500, kpts=[4,4,4], soc=true, "
+                       "potcar=spec)")
+        p.add_argument("--force", action="store_true", help="recompute even if the folder holds a completed result")
+        p.add_argument("-o", "--output", required=True, metavar="DIR", help="job folder")
+        p.add_argument("--json", action="store_true", help="print the result document")
+
     p = sub.add_parser("demo", help="the main job on embedded defaults: build the study's structures "
                        "into a folder and print a summary")
     p.add_argument("-o", "--output", default="pvatoms-demo", help="run folder (default ./pvatoms-demo)")
@@ -119,6 +164,9 @@ def main(argv=None) -> int:
         if args.command == "build":
             from pvatoms import commands
             doc = commands.build(args)
+        elif args.command == "run":
+            from pvatoms import commands
+            doc = commands.run_job_command(args)
         elif args.command == "demo":
             from pvatoms import demo
             doc = demo.run(Path(args.output), as_json=args.json)
@@ -130,6 +178,9 @@ def main(argv=None) -> int:
     if getattr(args, "json", False):
         from pvatoms.io import dumps
         print(dumps(doc))
+    if args.command == "run" and doc.get("status") != "completed":
+        print(f"pvatoms: {args.job} failed: {doc.get('reason')}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -63,3 +63,62 @@ def _defects(args) -> dict:
             print(f"{d['name']:<22} {str(d['site']):<34} x{d['multiplicity']:<3} q={d['charges']} "
                   f"-> {outdir / d['file']}", file=sys.stderr)
     return doc
+
+
+def _backend_settings(args) -> dict:
+    """--model and --option KEY=VALUE (values parsed as YAML: numbers, lists, booleans)."""
+    import yaml
+    settings = {}
+    if getattr(args, "model", None):
+        settings["model"] = args.model
+    for item in args.option:
+        if "=" not in item:
+            raise InputError(f"--option {item!r} must be KEY=VALUE")
+        key, value = item.split("=", 1)
+        settings[key.strip()] = yaml.safe_load(value)
+    return settings
+
+
+def run_job_command(args) -> dict:
+    """``pvatoms run JOB ...``: read the structure(s), run the job, report."""
+    from pvatoms import jobs
+    from pvatoms.jobs.common import resolve_backend
+    try:
+        backend = resolve_backend(args.backend, **_backend_settings(args))
+    except TypeError as exc:
+        raise InputError(f"unknown setting for backend {args.backend!r}: {exc}") from None
+    common = {"backend": backend, "force": args.force}
+    if args.job == "neb":
+        extra = {} if args.steps is None else {"steps": args.steps}
+        doc = jobs.neb(read_structure(args.initial), read_structure(args.final), args.output,
+                       n_images=args.images, fmax=args.fmax, climb=not args.no_climb,
+                       relax_endpoints=not args.no_relax_endpoints, **extra, **common)
+    else:
+        atoms = read_structure(args.structure)
+        if args.job == "relax":
+            extra = {} if args.steps is None else {"steps": args.steps}
+            doc = jobs.relax(atoms, args.output, cell=args.cell, fmax=args.fmax, charge=args.charge,
+                             **extra, **common)
+        elif args.job == "static":
+            doc = jobs.static(atoms, args.output, charge=args.charge, **common)
+        elif args.job == "phonons":
+            doc = jobs.phonons(atoms, args.output, supercell=args.supercell,
+                               displacement=args.displacement, **common)
+        else:
+            from pvatoms.jobs.band_edges import run_band_edges
+            doc = run_band_edges(atoms, args.output, backend=backend, bands=tuple(args.bands),
+                                 force=args.force)
+    if not args.json:
+        line = f"{args.job} {doc['status']}"
+        if doc.get("energy") is not None:
+            line += f": E = {doc['energy']:.6f} eV"
+        data = doc.get("data") or {}
+        if "barrier_forward" in data:
+            line += f", barrier {data['barrier_forward']:.3f} eV (back {data['barrier_backward']:.3f} eV)"
+        if doc.get("band_edges"):
+            be = doc["band_edges"]
+            line += f", gap {be['gap']:.3f} eV ({'direct' if be.get('direct') else 'indirect'})"
+        if "summary" in data:
+            line += f"; {data['summary']}"
+        print(f"{line} -> {args.output}/result.json  [{doc['backend'].get('model')}]", file=sys.stderr)
+    return doc
