@@ -116,3 +116,17 @@ def test_cubic_cspbbr3_has_tilt_instabilities_at_m_and_r(tmp_path):
     assert all(m["frequency_THz"] < -0.1 for m in d["imaginary_modes"])
     assert (tmp_path / "ph" / "band.yaml").is_file() and (tmp_path / "ph" / "phonons.png").is_file()
     assert d["n_displacements"] == 3 and d["band"]["labels"][0] == "Γ"
+
+
+def test_cli_run_static_and_failure_exit_code(run_cli, tmp_path):
+    run_cli("build", "bulk", "-o", "pnma.cif")
+    doc = json.loads(run_cli("run", "static", "pnma.cif", "--backend", "chgnet", "-o", "st", "--json").stdout)
+    assert doc["status"] == "completed" and doc["job"] == "static"
+    assert load(tmp_path / "st")["energy"] == pytest.approx(doc["energy"])
+    proc = run_cli("run", "relax", "pnma.cif", "--backend", "chgnet", "--steps", "1", "--option",
+                   "threads=1", "-o", "rl", check=False)
+    # one BFGS step on the PBE cell does not reach 0.02 eV/Å with CHGNet: recorded failure, exit 1
+    assert proc.returncode == 1 and "relax failed" in proc.stderr
+    assert load(tmp_path / "rl")["status"] == "failed"
+    proc = run_cli("run", "static", "pnma.cif", "--backend", "chgnet", "--charge", "-1", "-o", "q", check=False)
+    assert proc.returncode == 2 and "charge -1 needs backend 'gpaw' or 'vasp'" in proc.stderr

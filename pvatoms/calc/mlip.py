@@ -14,9 +14,11 @@ These models know neither charge nor spin: a charged request is refused.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import os
+import sys
 from pathlib import Path
 
 from pvatoms.errors import InputError
@@ -30,9 +32,19 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def _quiet():
+    """Model libraries print progress on stdout; send it to stderr so stdout stays JSON-clean."""
+    return contextlib.redirect_stdout(sys.stderr)
+
+
 @functools.lru_cache(maxsize=8)
 def _load(kind: str, model: str, device: str):
     """Load a model once per process; returns (shared model object, human-readable name, version)."""
+    with _quiet():
+        return _load_model(kind, model, device)
+
+
+def _load_model(kind: str, model: str, device: str):
     if kind == "sevennet":
         import sevenn
         from sevenn.calculator import SevenNetCalculator
@@ -99,7 +111,8 @@ class MLIPBackend:
         if kind == "chgnet":
             from chgnet.model import CHGNetCalculator
             model, _, _ = _load("chgnet", self.model, self.device)
-            return CHGNetCalculator(model=model, use_device=self.device)
+            with _quiet():
+                return CHGNetCalculator(model=model, use_device=self.device)
         if kind == "mace":
             try:
                 from mace.calculators import MACECalculator
