@@ -130,5 +130,7 @@ class MLIPBackend:
             _, label, version = _load(kind, self.model, self.device)
         else:
             label, version = f"{kind} {self.model}", None
+        # threads change speed, not numbers: kept outside "settings" (which enter the result hash)
         return {"name": self.name, "model": label, "version": version, "device": self.device,
-                "settings": {"model": self.model, "threads": self.threads or int(os.environ.get("OMP_NUM_THREADS", 0)) or None}}
+                "threads": self.threads or int(os.environ.get("OMP_NUM_THREADS", 0)) or None,
+                "settings": {"model": self.model}}
