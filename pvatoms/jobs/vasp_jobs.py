@@ -1,0 +1,59 @@
+"""VASP inside the jobs: write inputs (pymatgen sets), run through custodian, parse the outputs.
+
+When the job folder already holds VASP outputs (a vasprun.xml written on a cluster, say), they
+are parsed without running anything, so results computed elsewhere enter the same documents.
+Without a configured VASP command (``PVATOMS_VASP_CMD``) the inputs are written and the job stops
+with a clear message naming the folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ase import Atoms
+from ase.mep import NEB
+
+from pvatoms.calc.vasp_parse import find_output
+
+
+def _has_outputs(folder: Path, job: str) -> bool:
+    if job == "neb":
+        return (folder / "01").is_dir() and find_output(folder / "01", "OUTCAR", required=False) is not None
+    return find_output(folder, "vasprun.xml", required=False) is not None
+
+
+def merge(doc: dict, fields: dict) -> None:
+    """Put parsed fields into the result document; ``data`` and ``files`` are merged, not replaced."""
+    for key, value in fields.items():
+        if key in ("data", "files") and isinstance(value, dict):
+            doc[key].update(value)
+        else:
+            doc[key] = value
+
+
+def vasp_body(job: str, atoms: Atoms, backend, charge: int = 0, cell: bool | None = None, **_):
+    """Job body for relax / static / band-edges with the VASP backend."""
+    def body(doc, folder: Path):
+        if not _has_outputs(folder, job):
+            backend.prepare(job, atoms, folder, charge=charge,
+                            **({"relax_cell": cell} if job == "relax" and cell is not None else {}))
+            backend.execute(folder, job)
+        else:
+            doc["data"]["parsed_existing_outputs"] = True
+        merge(doc, backend.parse(job, folder))
+    return body
+
+
+def vasp_neb_body(initial: Atoms, final: Atoms, backend, n_images: int):
+    """Job body for a VASP NEB: IDPP images between the given (relaxed) endpoints, the standard
+    00..NN+1 layout, climbing image (VTST), parsed barriers."""
+    def body(doc, folder: Path):
+        if not _has_outputs(folder, "neb"):
+            images = [initial.copy()] + [initial.copy() for _ in range(n_images)] + [final.copy()]
+            NEB(images).interpolate(method="idpp", mic=True)
+            backend.prepare("neb", None, folder, images=images)
+            backend.execute(folder, "neb")
+        else:
+            doc["data"]["parsed_existing_outputs"] = True
+        merge(doc, backend.parse("neb", folder))
+    return body
