@@ -151,6 +151,48 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("-o", "--output", required=True, metavar="DIR", help="job folder")
         p.add_argument("--json", action="store_true", help="print the result document")
 
+    def _lp_args(p):
+        p.add_argument("--store", default=None, metavar="PATH", help="embedded LaunchPad folder (default: "
+                       "$PVATOMS_STORE or ~/.local/share/pvatoms/store)")
+        p.add_argument("--launchpad", default=None, metavar="FILE", help="my_launchpad.yaml of a MongoDB server")
+
+    p = sub.add_parser("submit", help="add a study (workflows/*.yaml) to the LaunchPad")
+    p.add_argument("spec", metavar="SPEC.yaml", help="study spec (see workflows/)")
+    p.add_argument("--folder", default=None, metavar="DIR", help="run folder (default: the spec's "
+                   "'folder', else runs/NAME; relative to the current directory)")
+    _lp_args(p)
+    p.add_argument("--json", action="store_true", help="print a JSON report")
+    p = sub.add_parser("launch", help="run READY fireworks locally until none is left")
+    _lp_args(p)
+    p.add_argument("--max-jobs", type=int, default=None, metavar="N", help="stop after N fireworks")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--json", action="store_true", help="print a JSON summary")
+    p = sub.add_parser("status", help="state of every firework")
+    _lp_args(p)
+    p.add_argument("--json", action="store_true", help="one JSON object: counts and fireworks")
+    p = sub.add_parser("rerun", help="send FIZZLED fireworks (or the given ids) back to READY")
+    _lp_args(p)
+    p.add_argument("--fizzled", action="store_true", help="all FIZZLED fireworks")
+    p.add_argument("fw_ids", nargs="*", type=int, help="firework ids")
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("report", help="collect finished results into tables (CSV, Markdown, LaTeX)")
+    _lp_args(p)
+    p.add_argument("-o", "--output", default="report", metavar="DIR", help="output folder (default ./report)")
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("qlaunch", help="submit rockets to SLURM/PBS (workflows/queue/*.yaml)")
+    _lp_args(p)
+    p.add_argument("--queue", required=True, metavar="FILE", help="queue template, e.g. workflows/queue/slurm.yaml")
+    p.add_argument("-n", "--njobs", type=int, default=1, help="number of queue jobs (default 1)")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("fw", help="run a FireWorks tool (lpad, rlaunch, ...) on the embedded store, safely",
+                       description="Run FireWorks' own tool on the embedded store, under its lock, on a "
+                       "private copy that replaces the store only if the tool succeeds. Example: "
+                       "pvatoms fw lpad get_fws -s COMPLETED")
+    p.add_argument("--store", default=None, metavar="PATH", help="embedded store (default as for launch)")
+    p.add_argument("tool", help="lpad | rlaunch | qlaunch | mlaunch")
+    p.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the tool")
+
     p = sub.add_parser("demo", help="the main job on embedded defaults: build the study's structures "
                        "into a folder and print a summary")
     p.add_argument("-o", "--output", default="pvatoms-demo", help="run folder (default ./pvatoms-demo)")
@@ -167,6 +209,12 @@ def main(argv=None) -> int:
         elif args.command == "run":
             from pvatoms import commands
             doc = commands.run_job_command(args)
+        elif args.command == "fw":
+            from pvatoms.fw.store import EmbeddedStore
+            from pvatoms.fw.tools import run_tool
+            return run_tool(EmbeddedStore(args.store), args.tool, args.args)
+        elif args.command in ("submit", "launch", "status", "rerun", "report", "qlaunch"):
+            doc = _workflow_command(args)
         elif args.command == "demo":
             from pvatoms import demo
             doc = demo.run(Path(args.output), as_json=args.json)
@@ -182,6 +230,39 @@ def main(argv=None) -> int:
         print(f"pvatoms: {args.job} failed: {doc.get('reason')}", file=sys.stderr)
         return 1
     return 0
+
+
+def _workflow_command(args) -> dict:
+    from pvatoms.fw import commands as fwc
+    from pvatoms.fw.launchpads import Target
+    target = Target(args.store, args.launchpad)
+    if args.command == "submit":
+        doc = fwc.submit(args.spec, target, args.folder)
+        if not args.json:
+            print(f"submitted {doc['workflow']}: {doc['n_fireworks']} fireworks (ids {doc['fw_ids'][0]}-"
+                  f"{doc['fw_ids'][-1]}) to {doc['launchpad']}; results in {doc['folder']}", file=sys.stderr)
+            for note in doc["notes"]:
+                print(f"  note: {note}", file=sys.stderr)
+    elif args.command == "launch":
+        doc = fwc.launch(target, args.max_jobs, quiet=args.quiet)
+        if not args.json and not args.quiet:
+            print(f"launch finished: {doc}", file=sys.stderr)
+    elif args.command == "status":
+        doc = fwc.status(target)
+        if not args.json:
+            fwc.print_status(doc)
+    elif args.command == "rerun":
+        doc = fwc.rerun(target, args.fizzled, args.fw_ids)
+    elif args.command == "report":
+        doc = fwc.report(target, args.output)
+        if not args.json:
+            print(f"{len(doc['rows'])} results -> {doc['files'].get('md')}", file=sys.stderr)
+    else:
+        doc = fwc.qlaunch(target, args.queue, args.njobs)
+        if not args.json:
+            print(f"submitted {len(doc['jobs'])} {doc['queue']} job(s): "
+                  f"{', '.join(j['job_id'] for j in doc['jobs'])}", file=sys.stderr)
+    return doc
 
 
 if __name__ == "__main__":  # pragma: no cover

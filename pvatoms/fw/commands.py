@@ -1,0 +1,188 @@
+"""The workflow commands: submit, launch, status, rerun, report, qlaunch."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from pathlib import Path
+
+from pvatoms.errors import InputError
+from pvatoms.fw.launchpads import Target
+
+STATES = ("READY", "WAITING", "RESERVED", "RUNNING", "COMPLETED", "FIZZLED", "DEFUSED", "PAUSED", "ARCHIVED")
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def submit(spec_path, target: Target, folder=None) -> dict:
+    """Add the workflow of a study spec. Fireworks identical to finished ones (same structure,
+    job, backend and settings) are not recomputed: they take over the finished launches."""
+    from pvatoms.fw.workflows import build_workflow, load_spec
+    spec = load_spec(spec_path, folder)
+    wf, notes = build_workflow(spec)
+    with target.launchpad() as lp:
+        old_new = lp.add_wf(wf)
+    ids = sorted(old_new.values())
+    return {"workflow": wf.name, "fw_ids": ids, "n_fireworks": len(ids), "notes": notes,
+            "folder": wf.metadata["folder"], "launchpad": target.describe()}
+
+
+def status(target: Target) -> dict:
+    """Counts per state and one line per firework."""
+    with target.launchpad(write=False) as lp:
+        fws = list(lp.fireworks.find({}, {"fw_id": 1, "name": 1, "state": 1, "launches": 1,
+                                          "updated_on": 1}).sort("fw_id", 1))
+        wfs = list(lp.workflows.find({}, {"name": 1, "nodes": 1, "state": 1}))
+    counts = {s: 0 for s in STATES}
+    for fw in fws:
+        counts[fw["state"]] = counts.get(fw["state"], 0) + 1
+    return {"launchpad": target.describe(),
+            "counts": {k: v for k, v in counts.items() if v},
+            "workflows": [{"name": w["name"], "state": w.get("state"), "fireworks": len(w["nodes"])} for w in wfs],
+            "fireworks": [{"fw_id": fw["fw_id"], "name": fw.get("name"), "state": fw["state"],
+                           "launches": len(fw.get("launches") or [])} for fw in fws]}
+
+
+def print_status(doc: dict) -> None:
+    """Readable table of :func:`status`."""
+    print(f"{doc['launchpad']}")
+    print("  " + "  ".join(f"{k}: {v}" for k, v in doc["counts"].items()) if doc["counts"] else "  (empty)")
+    if doc["fireworks"]:
+        print(f"\n{'fw_id':>6}  {'state':<10} {'launches':>8}  name")
+        for fw in doc["fireworks"]:
+            print(f"{fw['fw_id']:>6}  {fw['state']:<10} {fw['launches']:>8}  {fw['name']}")
+
+
+class Progress:
+    """One status line per event on stderr: done/total, what runs, elapsed, estimate."""
+
+    def __init__(self, target: Target, quiet: bool = False):
+        self.t0 = time.perf_counter()
+        self.quiet = quiet
+        self.target = target
+        self.durations: list[float] = []
+
+    def _counts(self):
+        with self.target.launchpad(write=False) as lp:
+            total = lp.fireworks.count_documents({})
+            done = lp.fireworks.count_documents({"state": {"$in": ["COMPLETED", "FIZZLED"]}})
+        return done, total
+
+    def __call__(self, kind: str, info: dict) -> None:
+        if self.quiet:
+            return
+        done, total = self._counts()
+        el = time.perf_counter() - self.t0
+        if kind == "end":
+            self.durations.append(info["seconds"])
+        left = total - done
+        eta = (sum(self.durations) / len(self.durations) * left) if self.durations else None
+        bar_n = int(20 * done / total) if total else 20
+        bar = "#" * bar_n + "." * (20 - bar_n)
+        what = (f"running {info['name']} (fw {info['fw_id']})" if kind == "start"
+                else f"{info['state'].lower()} {info['name']} in {info['seconds']:.1f} s")
+        eta_s = f", ~{_hms(eta)} left" if eta is not None else ""
+        _say(f"[{bar}] {done}/{total} done, {_hms(el)} elapsed{eta_s} | {what}")
+
+
+def _hms(s: float) -> str:
+    s = int(round(s))
+    return f"{s // 3600:d}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def launch(target: Target, max_jobs: int | None = None, quiet: bool = False) -> dict:
+    """Run READY fireworks locally until none is left; lost runs are rerun first."""
+    import fireworks.core.rocket as rocket_module
+    rocket_module.ROCKET_STREAM_LOGLEVEL = "WARNING" if quiet else "INFO"   # FireWorks' own knob
+    with contextlib.redirect_stdout(sys.stderr):       # FireWorks logs on stdout
+        if target.embedded:
+            from pvatoms.fw.launcher import launch as embedded_launch
+            out = embedded_launch(target.store, max_jobs=max_jobs, on_event=Progress(target, quiet))
+        else:
+            from fireworks import FWorker
+            from fireworks.core.rocket_launcher import rapidfire
+            with target.launchpad() as lp:
+                lost = lp.detect_lostruns(rerun=True)
+                rapidfire(lp, FWorker(), nlaunches=max_jobs or 0, strm_lvl="INFO")
+            out = {"rerun_lost": list(lost[1])}
+    return out
+
+
+def rerun(target: Target, fizzled: bool = False, fw_ids=()) -> dict:
+    """Send FIZZLED fireworks (or the given ids) back to READY."""
+    with target.launchpad() as lp:
+        ids = list(fw_ids)
+        if fizzled:
+            ids += [fw["fw_id"] for fw in lp.fireworks.find({"state": "FIZZLED"}, {"fw_id": 1})]
+        if not ids:
+            raise InputError("nothing to rerun: give --fizzled or fw_ids")
+        done = []
+        for i in sorted(set(ids)):
+            done += lp.rerun_fw(int(i))
+    return {"rerun": sorted(set(done))}
+
+
+def report(target: Target, outdir) -> dict:
+    """Collect finished results into tables (CSV, Markdown, LaTeX) and list the analyses."""
+    from pvatoms.analysis.tables import provenance_label, write_table
+    outdir = Path(outdir)
+    rows, analyses = [], []
+    with target.launchpad(write=False) as lp:
+        fws = list(lp.fireworks.find({"state": "COMPLETED"}, {"fw_id": 1, "name": 1, "launches": 1,
+                                                               "spec": 1}))
+        for fw in fws:
+            if not fw.get("launches"):
+                continue
+            launch = lp.launches.find_one({"launch_id": fw["launches"][-1]}, {"action": 1})
+            stored = ((launch or {}).get("action") or {}).get("stored_data") or {}
+            if "result" in stored:
+                r = stored["result"]
+                rows.append({"fw_id": fw["fw_id"], "calculation": fw["name"], "job": r.get("job"),
+                             "E (eV)": r.get("energy"), "E/atom (eV)": r.get("energy_per_atom"),
+                             "gap (eV)": (r.get("band_edges") or {}).get("gap"),
+                             "wall time (s)": r.get("wall_time"), "provenance": provenance_label(r)})
+            elif "analysis" in stored:
+                task = fw["spec"]["_tasks"][0]
+                analyses.append({"fw_id": fw["fw_id"], "name": fw["name"], "kind": task.get("kind"),
+                                 "folder": task.get("folder")})
+    if not rows and not analyses:
+        raise InputError(f"no completed results in {target.describe()} yet")
+    files = write_table(rows, outdir / "results", caption="Calculations") if rows else {}
+    return {"rows": rows, "analyses": analyses, "files": {k: str(v) for k, v in files.items()}}
+
+
+def qlaunch(target: Target, queue_file, njobs: int = 1, launch_dir=None) -> dict:
+    """Submit ``njobs`` queue jobs, each running one rocket on this LaunchPad (SLURM/PBS through
+    FireWorks' CommonAdapter). Embedded store: the rocket is ``pvatoms launch --store PATH
+    --max-jobs 1``; MongoDB: ``rlaunch -l FILE singleshot``."""
+    from fireworks.utilities.fw_serializers import load_object_from_file
+    qfile = Path(queue_file)
+    if not qfile.is_file():
+        raise InputError(f"queue template {str(qfile)!r} not found (see workflows/queue/)")
+    qa = load_object_from_file(str(qfile))
+    exe = Path(sys.executable).parent / "pvatoms"
+    if target.embedded:
+        qa["rocket_launch"] = f"{exe} launch --store {target.store.path} --max-jobs 1 --quiet"
+    else:
+        qa["rocket_launch"] = f"{Path(sys.executable).parent / 'rlaunch'} -l {Path(target.launchpad_file).resolve()} singleshot"
+    base = Path(launch_dir or (target.store.path / "queue" if target.embedded else "queue")).resolve()
+    jobs = []
+    for k in range(njobs):
+        d = base / f"block_{time.strftime('%Y%m%d-%H%M%S')}_{os.getpid()}_{k}"
+        d.mkdir(parents=True, exist_ok=True)
+        script = d / "submit.sh"
+        script.write_text(qa.get_script_str(str(d)))
+        cwd = os.getcwd()
+        os.chdir(d)
+        try:
+            job_id = qa.submit_to_queue(str(script))
+        finally:
+            os.chdir(cwd)
+        if job_id is None:
+            raise InputError(f"the queue refused the job ({qa.q_type}); see {d} and the queue's message above")
+        jobs.append({"job_id": str(job_id), "folder": str(d)})
+    return {"queue": qa.q_type, "jobs": jobs, "rocket_launch": qa["rocket_launch"]}
