@@ -35,7 +35,7 @@ def status(target: Target) -> dict:
     """Counts per state and one line per firework."""
     with target.launchpad(write=False) as lp:
         fws = list(lp.fireworks.find({}, {"fw_id": 1, "name": 1, "state": 1, "launches": 1,
-                                          "updated_on": 1}).sort("fw_id", 1))
+                                          "archived_launches": 1, "updated_on": 1}).sort("fw_id", 1))
         wfs = list(lp.workflows.find({}, {"name": 1, "nodes": 1, "state": 1}))
     counts = {s: 0 for s in STATES}
     for fw in fws:
@@ -44,7 +44,8 @@ def status(target: Target) -> dict:
             "counts": {k: v for k, v in counts.items() if v},
             "workflows": [{"name": w["name"], "state": w.get("state"), "fireworks": len(w["nodes"])} for w in wfs],
             "fireworks": [{"fw_id": fw["fw_id"], "name": fw.get("name"), "state": fw["state"],
-                           "launches": len(fw.get("launches") or [])} for fw in fws]}
+                           "launches": len(fw.get("launches") or []),
+                           "reruns": len(fw.get("archived_launches") or [])} for fw in fws]}
 
 
 def print_status(doc: dict) -> None:
@@ -179,7 +180,8 @@ def qlaunch(target: Target, queue_file, njobs: int = 1, launch_dir=None) -> dict
         cwd = os.getcwd()
         os.chdir(d)
         try:
-            job_id = qa.submit_to_queue(str(script))
+            with contextlib.redirect_stdout(sys.stderr):      # the adapter logs on stdout
+                job_id = qa.submit_to_queue(str(script))
         finally:
             os.chdir(cwd)
         if job_id is None:
