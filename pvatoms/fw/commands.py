@@ -61,25 +61,20 @@ def print_status(doc: dict) -> None:
 class Progress:
     """One status line per event on stderr: done/total, what runs, elapsed, estimate."""
 
-    def __init__(self, target: Target, quiet: bool = False):
+    def __init__(self, quiet: bool = False):
         self.t0 = time.perf_counter()
         self.quiet = quiet
-        self.target = target
         self.durations: list[float] = []
 
-    def _counts(self):
-        with self.target.launchpad(write=False) as lp:
-            total = lp.fireworks.count_documents({})
-            done = lp.fireworks.count_documents({"state": {"$in": ["COMPLETED", "FIZZLED"]}})
-        return done, total
-
     def __call__(self, kind: str, info: dict) -> None:
-        if self.quiet:
-            return
-        done, total = self._counts()
-        el = time.perf_counter() - self.t0
         if kind == "end":
             self.durations.append(info["seconds"])
+        if self.quiet:
+            return
+        counts = info.get("counts") or {}
+        total = sum(counts.values())
+        done = counts.get("COMPLETED", 0) + counts.get("FIZZLED", 0)
+        el = time.perf_counter() - self.t0
         left = total - done
         eta = (sum(self.durations) / len(self.durations) * left) if self.durations else None
         bar_n = int(20 * done / total) if total else 20
@@ -102,7 +97,7 @@ def launch(target: Target, max_jobs: int | None = None, quiet: bool = False) -> 
     with contextlib.redirect_stdout(sys.stderr):       # FireWorks logs on stdout
         if target.embedded:
             from pvatoms.fw.launcher import launch as embedded_launch
-            out = embedded_launch(target.store, max_jobs=max_jobs, on_event=Progress(target, quiet))
+            out = embedded_launch(target.store, max_jobs=max_jobs, on_event=Progress(quiet))
         else:
             from fireworks import FWorker
             from fireworks.core.rocket_launcher import rapidfire

@@ -36,40 +36,70 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+#: Seconds between two heartbeats written to the store (a short firework writes none; lost runs on
+#: this host are found by process id, on other hosts by the age of the last heartbeat).
+PING_INTERVAL = 60.0
+
+
 class TransactionalLaunchPad:
     """Stands in for a LaunchPad: each method call runs in its own store transaction.
 
-    ``checkout_fw`` also records this process as the owner of the launch and ``complete_launch``
-    clears that record, in the same transactions."""
+    ``checkout_fw`` first sends fireworks of dead launchers back to READY, then checks out and
+    records this process as the launch's owner, all in one transaction; ``complete_launch``
+    records the result and clears the owner. ``counts`` holds the firework states seen in the
+    last transaction (for progress displays) and ``last_state`` the state just recorded."""
 
-    def __init__(self, store: EmbeddedStore):
+    def __init__(self, store: EmbeddedStore, expiration: float = DEFAULT_EXPIRATION):
         self._store = store
+        self._expiration = expiration
+        self._last_ping = 0.0
+        self.counts: dict = {}
+        self.rerun_lost: list = []
+        self.checked_out = None
+        self.last_state = None
 
     def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+
         def call(*args, **kwargs):
             with self._store.launchpad() as lp:
                 return getattr(lp, name)(*args, **kwargs)
         return call
 
+    def _count(self, lp) -> None:
+        self.counts = {}
+        for fw in lp.fireworks.find({}, {"state": 1}):
+            self.counts[fw["state"]] = self.counts.get(fw["state"], 0) + 1
+
     def checkout_fw(self, fworker, launch_dir, fw_id=None, host=None, ip=None, state="RUNNING"):
         with self._store.launchpad() as lp:
+            self.rerun_lost += recover_lost_runs(lp, self._expiration)
             fw, launch_id = lp.checkout_fw(fworker, launch_dir, fw_id=fw_id, host=host, ip=ip, state=state)
             if fw is not None:
                 lp.db[OWNERS].insert_one({"launch_id": launch_id, "fw_id": fw.fw_id, "pid": os.getpid(),
                                           "host": socket.gethostname(), "launch_dir": str(launch_dir),
                                           "started": time.time(), "seen": time.time()})
-            return fw, launch_id
+            self._count(lp)
+        self.checked_out = fw
+        self._last_ping = time.time()
+        return fw, launch_id
 
     def ping_launch(self, launch_id, ptime=None, checkpoint=None):
+        if checkpoint is None and time.time() - self._last_ping < PING_INTERVAL:
+            return
         with self._store.launchpad() as lp:
             lp.ping_launch(launch_id, ptime=ptime, checkpoint=checkpoint)
             lp.db[OWNERS].update_one({"launch_id": launch_id}, {"$set": {"seen": time.time()}})
+        self._last_ping = time.time()
 
     def complete_launch(self, launch_id, action=None, state="COMPLETED"):
         with self._store.launchpad() as lp:
             out = lp.complete_launch(launch_id, action, state)
             lp.db[OWNERS].delete_one({"launch_id": launch_id})
-            return out
+            self._count(lp)
+        self.last_state = state
+        return out
 
 
 def recover_lost_runs(lp, expiration: float = DEFAULT_EXPIRATION) -> list[int]:
@@ -97,42 +127,46 @@ def launch(store: EmbeddedStore, max_jobs: int | None = None, fworker_name: str 
     """Run READY fireworks until none is left (or ``max_jobs`` ran). Returns
     ``{"ran": n, "completed": [fw_id...], "fizzled": [...], "rerun_lost": [...]}``.
 
-    ``on_event(kind, info)`` is called with ``("start", {"fw_id", "name"})`` and
-    ``("end", {"fw_id", "name", "state", "seconds"})``, e.g. for a progress display."""
+    ``on_event(kind, info)`` is called with ``("start", {"fw_id", "name", "counts"})`` and
+    ``("end", {"fw_id", "name", "state", "seconds", "counts"})`` (``counts``: fireworks per state
+    in the store), e.g. for a progress display."""
     from fireworks import FWorker
     from fireworks.core.rocket import Rocket
 
     fworker = FWorker(name=fworker_name or f"pvatoms@{socket.gethostname()}")
-    proxy = TransactionalLaunchPad(store)
-    summary = {"ran": 0, "completed": [], "fizzled": [], "rerun_lost": []}
+    proxy = TransactionalLaunchPad(store, expiration)
+    if on_event:
+        real_checkout = proxy.checkout_fw
+
+        def checkout_and_tell(*args, **kwargs):
+            fw, launch_id = real_checkout(*args, **kwargs)
+            if fw is not None:
+                on_event("start", {"fw_id": fw.fw_id, "name": fw.name, "counts": dict(proxy.counts)})
+            return fw, launch_id
+        proxy.checkout_fw = checkout_and_tell
+    summary = {"ran": 0, "completed": [], "fizzled": [], "rerun_lost": proxy.rerun_lost}
     home = os.getcwd()
+    store.launches.mkdir(parents=True, exist_ok=True)
     while max_jobs is None or summary["ran"] < max_jobs:
-        with store.launchpad() as lp:
-            summary["rerun_lost"] += recover_lost_runs(lp, expiration)
-            nxt = lp.fireworks.find_one({"state": "READY"}, {"fw_id": 1, "name": 1},
-                                        sort=[("spec._priority", -1), ("fw_id", 1)])
-        if nxt is None:
-            break
-        launch_dir = store.launches / f"fw{nxt['fw_id']:05d}_{os.getpid()}_{time.time_ns()}"
-        launch_dir.mkdir(parents=True, exist_ok=True)
-        if on_event:
-            on_event("start", {"fw_id": nxt["fw_id"], "name": nxt.get("name")})
+        launch_dir = store.launches / f"launch_{os.getpid()}_{time.time_ns()}"
+        launch_dir.mkdir()
+        proxy.checked_out, proxy.last_state = None, None
         t0 = time.perf_counter()
         os.chdir(launch_dir)
         try:
-            ran = Rocket(proxy, fworker, nxt["fw_id"]).run()
+            ran = Rocket(proxy, fworker, None).run()
         finally:
             os.chdir(home)
-        if not ran:                      # another launcher took it first
+        fw = proxy.checked_out
+        if fw is None:                   # nothing READY
             _remove_if_empty(launch_dir)
-            continue
-        with store.launchpad(write=False) as lp:
-            state = lp.fireworks.find_one({"fw_id": nxt["fw_id"]}, {"state": 1})["state"]
+            break
+        state = proxy.last_state or ("COMPLETED" if ran else "FIZZLED")
         summary["ran"] += 1
-        summary["completed" if state == "COMPLETED" else "fizzled"].append(nxt["fw_id"])
+        summary["completed" if state == "COMPLETED" else "fizzled"].append(fw.fw_id)
         if on_event:
-            on_event("end", {"fw_id": nxt["fw_id"], "name": nxt.get("name"), "state": state,
-                             "seconds": time.perf_counter() - t0})
+            on_event("end", {"fw_id": fw.fw_id, "name": fw.name, "state": state,
+                             "seconds": time.perf_counter() - t0, "counts": dict(proxy.counts)})
     return summary
 
 
