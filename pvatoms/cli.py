@@ -193,6 +193,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("tool", help="lpad | rlaunch | qlaunch | mlaunch")
     p.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the tool")
 
+    from pvatoms.cli_analysis import add_band_edges_arguments, add_neb_arguments
+    a = sub.add_parser("analyse", help="figures and tables from finished results (defects, neb, band-edges)")
+    asub = a.add_subparsers(dest="analysis", metavar="WHAT")
+    asub.required = True
+    add_neb_arguments(asub.add_parser("neb", help="barrier table and energy profiles of NEB results"))
+    add_band_edges_arguments(asub.add_parser("band-edges", help="where the VBM/CBM or a defect state live"))
+
     p = sub.add_parser("demo", help="the main job on embedded defaults: build the study's structures "
                        "into a folder and print a summary")
     p.add_argument("-o", "--output", default="pvatoms-demo", help="run folder (default ./pvatoms-demo)")
@@ -209,6 +216,9 @@ def main(argv=None) -> int:
         elif args.command == "run":
             from pvatoms import commands
             doc = commands.run_job_command(args)
+        elif args.command == "analyse":
+            from pvatoms import cli_analysis
+            doc = cli_analysis.run_neb(args) if args.analysis == "neb" else cli_analysis.run_band_edges(args)
         elif args.command == "fw":
             from pvatoms.fw.store import EmbeddedStore
             from pvatoms.fw.tools import run_tool

@@ -154,3 +154,38 @@ def test_store_file_is_replaced_atomically(tmp_path):
     with store.launchpad(write=False) as lp:
         assert lp.fireworks.count_documents({}) == 0
     assert not list(store.path.glob(".*.tmp"))
+
+
+def test_phonon_study_fans_out_displacements_and_joins(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    target = Target(tmp_path / "store")
+    spec = tmp_path / "ph.yaml"
+    spec.write_text("study: phonons\nname: ph\nbackend: chgnet\nstructure: {builder: cspbbr3, phase: cubic}\n"
+                    "relax: {cell: true, fmax: 0.01}\nsupercell: [2, 2, 2]\n")
+    submit(spec, target)
+    out = launch(target, quiet=True)
+    assert not out["fizzled"] and out["ran"] == 5                   # relax + 3 displacements + join
+    analysis = json.loads((tmp_path / "runs" / "ph" / "phonons" / "analysis.json").read_text())
+    assert analysis["n_displacements"] == 3 and analysis["backend"]["name"] == "chgnet"
+    assert {"M", "R"} <= {m["label"] for m in analysis["imaginary_modes"]}   # tilt instabilities
+
+
+@pytest.mark.slow
+def test_neb_study_end_to_end(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    target = Target(tmp_path / "store")
+    spec = tmp_path / "neb.yaml"
+    spec.write_text("study: neb\nname: hop\nbackend: chgnet\nhost: {builder: cspbbr3}\nrelax: {cell: true}\n"
+                    "supercell: [1, 1, 1]\nn_images: 3\nfmax: 0.1\n"
+                    "hops: [{element: Br, site: 8d, to: nearest, label: V_Br-hop}]\n")
+    submit(spec, target)
+    out = launch(target, quiet=True)
+    assert not out["fizzled"], status(target)
+    barriers = (tmp_path / "runs" / "hop" / "barriers" / "barriers.md").read_text()
+    assert "V_Br-hop" in barriers and "chgnet" in barriers
+    neb_doc = json.loads((tmp_path / "runs" / "hop" / "V_Br-hop" / "result.json").read_text())
+    # the NEB ran on the relaxed host: its endpoints come from host-relax's structure
+    host = json.loads((tmp_path / "runs" / "hop" / "host-relax" / "result.json").read_text())
+    import numpy as np
+    assert np.allclose(neb_doc["images"][0]["structure"]["cell"], host["structure"]["cell"])
+    assert (tmp_path / "runs" / "hop" / "barriers" / "profile_V_Br-hop.png").is_file()

@@ -52,20 +52,24 @@ def phonon_join(results: dict, folder: Path, structure_from: str | None = None, 
 
 
 def neb_join(results: dict, folder: Path) -> dict:
-    """Barrier table of all finished NEB parents (CSV, Markdown, LaTeX), with profile plots when
-    the NEB analysis module is present."""
-    rows = []
-    for label, r in sorted(_completed(results).items()):
-        if r.get("job") != "neb":
-            continue
-        d = r["data"]
-        rows.append({"species": d.get("moving_element"), "path": label,
-                     "hop (Å)": d.get("hop_distance"), "E_b forward (eV)": d.get("barrier_forward"),
-                     "E_b backward (eV)": d.get("barrier_backward"), "backend": provenance_label(r)})
-    if not rows:
+    """Barrier table (CSV, Markdown, LaTeX) and energy profiles of the finished NEB parents."""
+    from pvatoms.analysis.neb import analyse_neb
+    nebs = {k: v for k, v in _completed(results).items() if v.get("job") == "neb"}
+    if not nebs:
         raise RuntimeError("no NEB finished: nothing to tabulate")
-    paths = write_table(rows, Path(folder) / "barriers", caption="Migration barriers")
-    return {"kind": "neb", "rows": rows, "files": {k: str(v) for k, v in paths.items()}}
+    labels = sorted(nebs)
+    return {"kind": "neb", **analyse_neb([nebs[k]["folder"] for k in labels], folder, labels=labels)}
 
 
-JOINS = {"table": table_join, "phonons": phonon_join, "neb": neb_join}
+def band_edges_join(results: dict, folder: Path) -> dict:
+    """Planar averages, region fractions, IPR and the localization statement of the band-edge
+    densities of the parent job."""
+    from pvatoms.analysis.localization import analyse_band_edges
+    edges = {k: v for k, v in _completed(results).items() if v.get("job") == "band-edges"}
+    if not edges:
+        raise RuntimeError("no band-edges job finished: nothing to analyse")
+    labels = sorted(edges)
+    return {"kind": "band-edges", **analyse_band_edges([edges[k]["folder"] for k in labels], folder, labels=labels)}
+
+
+JOINS = {"table": table_join, "phonons": phonon_join, "neb": neb_join, "band-edges": band_edges_join}

@@ -1,0 +1,307 @@
+"""Band-edge and defect-state localization on real interface / vacancy structures with synthetic
+densities (Gaussians placed where the test wants them), written to cube files like the band-edge
+job writes them."""
+
+import argparse
+import copy
+import json
+
+import numpy as np
+import pytest
+
+from pvatoms import results
+from pvatoms.analysis.localization import (analyse_band_edges, analyse_densities, edge_statement, ipr,
+                                           locate, periodic_centroid, periodic_offset, planar_average,
+                                           region_fractions, region_grid, stacking_geometry,
+                                           volume_fractions)
+from pvatoms.build import cspbbr3, point_defects, rp_interface
+from pvatoms.cli_analysis import add_band_edges_arguments, run_band_edges
+from pvatoms.errors import InputError
+from pvatoms.jobs.band_edges import fractions as job_fractions
+from pvatoms.jobs.band_edges import write_cube
+
+SHAPE = (12, 12, 96)
+
+
+@pytest.fixture(scope="module")
+def iface():
+    return rp_interface(1, 1, 3)
+
+
+def heights(atoms, shape):
+    """Height along atoms.info['stacking_normal'] of every grid point (Å), straight from the
+    Cartesian positions."""
+    f = np.stack(np.meshgrid(*[np.arange(n) / n for n in shape], indexing="ij"), axis=-1)
+    return (f @ np.asarray(atoms.cell)) @ np.asarray(atoms.info["stacking_normal"])
+
+
+def slab(atoms, shape, z0, sigma):
+    """Density uniform in-plane, Gaussian (periodic) in height around z0."""
+    L = atoms.info["interface"]["period_along_normal"]
+    d = (heights(atoms, shape) - z0 + L / 2) % L - L / 2
+    return np.exp(-d ** 2 / (2 * sigma ** 2))
+
+
+def blob(atoms, shape, centre, sigma):
+    """3D Gaussian around a Cartesian point, minimum image."""
+    cell = np.asarray(atoms.cell)
+    f = np.stack(np.meshgrid(*[np.arange(n) / n for n in shape], indexing="ij"), axis=-1)
+    df = f - np.linalg.solve(cell.T, np.asarray(centre))
+    df -= np.rint(df)
+    r2 = np.einsum("...i,...i->...", df @ cell, df @ cell)
+    return np.exp(-r2 / (2 * sigma ** 2))
+
+
+def centres(atoms):
+    """Middle of the RP block and of the perovskite block, from the builder's boundary planes."""
+    p0, p1 = sorted(atoms.info["boundary_planes"])
+    L = atoms.info["interface"]["period_along_normal"]
+    return {"rp": (p0 + p1) / 2, "perovskite": (p1 + (L - (p1 - p0)) / 2) % L}
+
+
+def make_result(folder, atoms, densities, cube_atoms=None, status="completed", job="band-edges"):
+    """A band-edges result folder: cube files + result.json, as the band-edge job leaves them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    doc = results.new_document(job, {"name": "synthetic", "model": "gaussian test densities",
+                                     "version": None}, atoms)
+    doc.update(status=status, structure=results.atoms_to_dict(atoms),
+               reason=None if status == "completed" else "KohnShamConvergenceError: SCF did not converge")
+    for name, rho in densities.items():
+        vol = atoms.get_volume()
+        write_cube(folder / f"{name}.cube", cube_atoms or atoms, rho / (rho.mean() * vol))
+        doc["files"][name] = f"{name}.cube"
+    results.save(doc, folder)
+    return folder
+
+
+# ---------------------------------------------------------------- fractions and regions
+
+def test_region_fractions_sum_to_one_and_match_the_job_partition(iface):
+    rng = np.random.default_rng(1)
+    rho = rng.random(SHAPE) ** 3
+    names, codes = region_grid(iface, SHAPE)
+    f = region_fractions(rho, names, codes)
+    assert names == ["rp", "boundary", "perovskite"]
+    assert sum(f.values()) == pytest.approx(1.0, abs=1e-12)
+    assert sum(volume_fractions(names, codes).values()) == pytest.approx(1.0, abs=1e-12)
+    job = job_fractions(iface, rho, labels=iface.arrays["region"])       # the band-edge job's numbers
+    assert f == pytest.approx(job, abs=2e-6)
+    res = analyse_densities(iface, {"vbm": rho, "cbm": rho[::-1]})
+    for st in res["states"].values():
+        assert sum(st["region_fractions"].values()) == pytest.approx(1.0, abs=1e-12)
+        assert sum(st["element_fractions"].values()) == pytest.approx(1.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("region,sigma", [("rp", 0.7), ("perovskite", 1.5)])
+def test_a_density_placed_in_one_region_is_reported_there(iface, region, sigma):
+    z0 = centres(iface)[region]
+    res = analyse_densities(iface, {"defect": slab(iface, SHAPE, z0, sigma)})
+    st = res["states"]["defect"]
+    assert st["region_fractions"][region] > 0.85
+    assert max(st["region_fractions"], key=st["region_fractions"].get) == region
+    assert locate(st["region_fractions"], res["volume_fractions"])["region"] == region
+    L = res["geometry"]["period"]
+    assert abs(periodic_offset(z0, st["centroid"], L)) < 0.05
+    assert st["concentration"] > 0.9
+    # the planes the shading marks as this region include the centre of the density
+    k = int(round(z0 / L * SHAPE[2])) % SHAPE[2]
+    assert res["slab_regions"][k] == region
+
+
+# ---------------------------------------------------------------- statements
+
+def test_statement_from_numbers_example():
+    vols = {"rp": 0.2, "boundary": 0.3, "perovskite": 0.5}
+    fr = {"cbm": {"rp": 0.71, "boundary": 0.19, "perovskite": 0.10},
+          "vbm": {"rp": 0.06, "boundary": 0.30, "perovskite": 0.64}}
+    out = edge_statement(fr, vols, offset=-9.84)
+    assert out["statement"] == ("CBM 71 % on the RP side, VBM 64 % on the perovskite side: spatially "
+                                "separated (type-II-like); centroids 9.8 Å apart along the stacking axis")
+    assert out["separated"] is True
+    # a density spread like the volume itself lives nowhere in particular
+    fr["vbm"] = dict(vols)
+    out = edge_statement(fr, vols)
+    assert out["separated"] is None and "VBM spread over the regions" in out["statement"]
+
+
+def test_statement_separated_vs_same_side_on_synthetic_densities(iface):
+    c = centres(iface)
+    sep = analyse_densities(iface, {"vbm": slab(iface, SHAPE, c["perovskite"], 1.8),
+                                    "cbm": slab(iface, SHAPE, c["rp"], 0.8)})
+    assert sep["separation"]["separated"] is True
+    f_c = sep["states"]["cbm"]["region_fractions"]["rp"]
+    f_v = sep["states"]["vbm"]["region_fractions"]["perovskite"]
+    assert sep["statement"].startswith(f"CBM {100 * f_c:.0f} % on the RP side, VBM {100 * f_v:.0f} % on "
+                                       "the perovskite side: spatially separated")
+    L = sep["geometry"]["period"]
+    expected = abs(periodic_offset(c["perovskite"], c["rp"], L))
+    assert abs(sep["centroid_offset"]) == pytest.approx(expected, abs=0.1)
+
+    same = analyse_densities(iface, {"vbm": slab(iface, SHAPE, c["perovskite"], 1.8),
+                                     "cbm": slab(iface, SHAPE, c["perovskite"] + 1.0, 1.2)})
+    assert same["separation"]["separated"] is False
+    assert "on the perovskite side: same side, not separated" in same["statement"]
+    assert abs(same["centroid_offset"]) == pytest.approx(1.0, abs=0.1)
+
+    spread = analyse_densities(iface, {"vbm": np.ones(SHAPE), "cbm": slab(iface, SHAPE, c["rp"], 0.8)})
+    assert spread["separation"]["separated"] is None
+    assert "no clear separation" in spread["statement"]
+
+
+# ---------------------------------------------------------------- geometry, IPR, centroid
+
+def test_planar_average_in_an_oblique_cell():
+    atoms = rp_interface(1, 2, 4)                         # M even: oblique stacking vector
+    assert np.abs(atoms.cell.cellpar()[3:] - 90).max() > 1.0   # really oblique
+    geo = stacking_geometry(atoms)
+    assert geo["normal"] == pytest.approx(atoms.info["stacking_normal"], abs=1e-9)
+    L = atoms.info["interface"]["period_along_normal"]
+    assert geo["period"] == pytest.approx(L, abs=1e-9)
+    shape = (10, 10, 120)
+    g = lambda z: 1.0 + np.cos(2 * np.pi * z / L) + 0.5 * np.sin(6 * np.pi * z / L)   # noqa: E731
+    rho = g(heights(atoms, shape))
+    z, avg = planar_average(rho, geo)
+    assert avg == pytest.approx(g(z), abs=1e-12)          # planes of constant height exactly
+    assert geo["area"] * np.sum(avg) * L / shape[2] == pytest.approx(rho.mean() * atoms.get_volume())
+    with pytest.raises(InputError, match="not normal to two cell vectors"):
+        stacking_geometry(atoms, normal=[0, 1, 1])
+
+
+def test_ipr_and_centroid_conventions(iface):
+    assert ipr(np.ones(SHAPE)) == pytest.approx(1.0)
+    box = np.zeros(SHAPE)
+    box[:6, :6, :24] = 2.0                                 # 1/16 of the cell
+    assert ipr(box) == pytest.approx(16.0) and ipr(5 * box) == pytest.approx(16.0)
+    L = 30.0
+    z = np.linspace(0, L, 300, endpoint=False)
+    w = np.exp(-((z - 0.5 + L / 2) % L - L / 2) ** 2 / 2)   # straddles the cell edge
+    c, conc = periodic_centroid(z, w, L)
+    assert c == pytest.approx(0.5, abs=1e-6) and conc > 0.9
+    assert periodic_offset(1.0, L - 1.0, L) == pytest.approx(-2.0)
+
+
+# ---------------------------------------------------------------- defect states
+
+@pytest.fixture(scope="module")
+def vacancy():
+    host = cspbbr3()
+    d = point_defects(host, vacancies=["Br"], supercell=(2, 1, 2))[0]
+    return d.atoms, np.array(d.position), host
+
+
+def test_defect_state_localized_vs_bulk_like(vacancy):
+    atoms, site, _ = vacancy
+    shape = (36, 26, 36)
+    pb = [p for p, s in zip(atoms.positions, atoms.get_chemical_symbols()) if s == "Pb"]
+    bulk = sum(blob(atoms, shape, p, 1.0) for p in pb)
+    res = analyse_densities(atoms, {"cbm": bulk, "defect": blob(atoms, shape, site, 1.2)},
+                            site=site, radius=4.0)
+    d, b = res["states"]["defect"], res["states"]["cbm"]
+    assert d["localized"] is True and b["localized"] is False
+    assert d["ipr"] > 3 * b["ipr"]
+    assert d["fraction_within_radius"] > 0.95
+    assert b["fraction_within_radius"] < 0.3
+    assert d["uniform_fraction"] == pytest.approx(4 / 3 * np.pi * 4.0 ** 3 / atoms.get_volume(), rel=0.05)
+    assert d["localization"].endswith(": localized") and "within 4.0 Å of the defect site" in d["localization"]
+    assert b["localization"].endswith("delocalized (bulk-like)")
+
+
+def test_defect_analysis_from_files_with_a_reference_result(vacancy, tmp_path):
+    atoms, site, host = vacancy
+    shape = (36, 26, 36)
+    from pvatoms.build import defects_supercell
+    perfect = defects_supercell(host, (2, 1, 2))
+    pb = [p for p, s in zip(perfect.positions, perfect.get_chemical_symbols()) if s == "Pb"]
+    ref = make_result(tmp_path / "perfect", perfect, {"cbm": sum(blob(perfect, shape, p, 1.0) for p in pb)})
+    vac = make_result(tmp_path / "V_Br", atoms, {"cbm": blob(atoms, shape, site, 1.2)})
+    ap = argparse.ArgumentParser()
+    add_band_edges_arguments(ap)
+    args = ap.parse_args([str(vac), "-o", str(tmp_path / "out"), "--defect-site", *map(str, site),
+                          "--reference", str(ref), "--json"])
+    report = run_band_edges(args)
+    st = report["results"][0]["states"]["cbm"]
+    assert st["localized"] is True and st["ipr_reference"]["source"] == "CBM of perfect"
+    assert st["fraction_within_radius"] > 0.95
+    assert report["rows"][0]["localized"] is True
+    # without a reference and with a single state, no verdict
+    report = analyse_band_edges([vac], tmp_path / "out2")
+    assert report["results"][0]["states"]["cbm"]["localized"] is None
+
+
+# ---------------------------------------------------------------- whole analysis from result folders
+
+def test_band_edge_analysis_from_result_folders(iface, tmp_path):
+    c = centres(iface)
+    dens = {"vbm": slab(iface, SHAPE, c["perovskite"], 1.8), "cbm": slab(iface, SHAPE, c["rp"], 0.8)}
+    folder = make_result(tmp_path / "boundary-edges", iface, dens)
+    ap = argparse.ArgumentParser()
+    add_band_edges_arguments(ap)
+    report = run_band_edges(ap.parse_args([str(folder), "-o", str(tmp_path / "out")]))
+    res = report["results"][0]
+    direct = analyse_densities(iface, dens)
+    assert res["statement"] == direct["statement"] and res["separation"]["separated"] is True
+    for name in ("vbm", "cbm"):
+        assert res["states"][name]["region_fractions"] == pytest.approx(direct["states"][name]["region_fractions"],
+                                                                        abs=1e-6)
+        row = next(r for r in report["rows"] if r["state"] == name.upper())
+        assert row["f(rp)"] == res["states"][name]["region_fractions"]["rp"]
+        assert row["IPR"] == res["states"][name]["ipr"]
+    files = report["files"]
+    for fmt, magic in (("png", b"\x89PNG"), ("pdf", b"%PDF")):
+        assert open(files["planar_average_boundary-edges"][fmt], "rb").read(4) == magic
+    lines = open(files["planar_average_boundary-edges"]["csv"]).read().splitlines()
+    assert lines[0] == "z (A),region,vbm (e/A^3),cbm (e/A^3)" and len(lines) == SHAPE[2] + 1
+    assert r"\toprule" in open(files["table"]["tex"]).read()
+    assert json.load(open(files["report"]))["statements"]["boundary-edges"] == res["statement"]
+
+
+def test_inconsistent_band_edge_inputs_are_refused(iface, tmp_path):
+    c = centres(iface)
+    dens = {"vbm": slab(iface, SHAPE, c["perovskite"], 1.8), "cbm": slab(iface, SHAPE, c["rp"], 0.8)}
+    good = make_result(tmp_path / "good", iface, dens)
+    out = tmp_path / "out"
+    with pytest.raises(InputError, match="'relax' result, not 'band-edges'"):
+        analyse_band_edges([make_result(tmp_path / "relax", iface, {}, job="relax")], out)
+    failed = make_result(tmp_path / "failed", iface, dens, status="failed")
+    with pytest.raises(InputError, match="'failed', not completed.*SCF did not converge"):
+        analyse_band_edges([good, failed], out)
+    assert len(analyse_band_edges([good, failed], out, skip_failed=True)["results"]) == 1
+    (tmp_path / "good" / "cbm.cube").rename(tmp_path / "cbm.cube")
+    with pytest.raises(InputError, match="cube file .*cbm.cube of the cbm state is missing"):
+        analyse_band_edges([good], out)
+    (tmp_path / "cbm.cube").rename(tmp_path / "good" / "cbm.cube")
+    with pytest.raises(InputError, match="no cube file for state.* defect; the result has vbm, cbm"):
+        analyse_band_edges([good], out, states=["defect"])
+    moved = iface.copy()
+    moved.positions[5] += [0.0, 0.0, 0.4]
+    with pytest.raises(InputError, match=r"atom 5 \(\w+\) sits 0.400 Å away .*does not belong"):
+        analyse_band_edges([make_result(tmp_path / "moved", iface, dens, cube_atoms=moved)], out)
+    other = rp_interface(1, 1, 5)
+    with pytest.raises(InputError, match="holds 68 atoms but the result's structure has 48"):
+        analyse_band_edges([make_result(tmp_path / "other", iface, {"vbm": slab(iface, SHAPE, 3.0, 2.0)},
+                                        cube_atoms=other)], out)
+    with pytest.raises(InputError, match="needs the job folder"):
+        analyse_band_edges([copy.deepcopy(results.load(good))], out)
+
+
+# ---------------------------------------------------------------- one real GPAW band-edge run
+
+def test_real_gpaw_band_edges_of_cubic_cspbbr3(tmp_path):
+    """5-atom cubic CsPbBr3, PBE (~15 s): the analysis reads the job's own cube files and agrees
+    with the job's element fractions; both band edges are Bloch states, neither is localized."""
+    pytest.importorskip("gpaw")
+    from pvatoms.calc import get_backend
+    from pvatoms.jobs.band_edges import run_band_edges
+
+    doc = run_band_edges(cspbbr3("cubic"), tmp_path / "cubic", get_backend("gpaw"))
+    assert doc["status"] == "completed", doc["reason"]
+    report = analyse_band_edges([tmp_path / "cubic"], tmp_path / "out")
+    res = report["results"][0]
+    for name in ("vbm", "cbm"):
+        st = res["states"][name]
+        assert st["element_fractions"] == pytest.approx(doc["data"]["fractions"][name], abs=2e-6)
+        assert st["localized"] is False and st["ipr"] < 10
+        assert res["geometry"]["area"] * np.sum(st["planar_average"]) * res["geometry"]["period"] / len(
+            res["z"]) == pytest.approx(1.0, abs=1e-9)
+    assert res["states"]["vbm"]["element_fractions"]["Br"] > res["states"]["cbm"]["element_fractions"]["Br"]
+    assert "one region" in res["statement"]
