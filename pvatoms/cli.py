@@ -199,6 +199,10 @@ def build_parser() -> argparse.ArgumentParser:
     asub.required = True
     add_neb_arguments(asub.add_parser("neb", help="barrier table and energy profiles of NEB results"))
     add_band_edges_arguments(asub.add_parser("band-edges", help="where the VBM/CBM or a defect state live"))
+    from pvatoms import cli_analysis_defects
+    cli_analysis_defects.add_arguments(asub.add_parser(
+        "defects", help="chemical potentials, formation energies, transition levels, diagrams, tables",
+        description=cli_analysis_defects.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
 
     p = sub.add_parser("demo", help="the main job on embedded defaults: build the study's structures "
                        "into a folder and print a summary")
@@ -217,8 +221,12 @@ def main(argv=None) -> int:
             from pvatoms import commands
             doc = commands.run_job_command(args)
         elif args.command == "analyse":
-            from pvatoms import cli_analysis
-            doc = cli_analysis.run_neb(args) if args.analysis == "neb" else cli_analysis.run_band_edges(args)
+            if args.analysis == "defects":
+                from pvatoms import cli_analysis_defects
+                doc = cli_analysis_defects.run(args)
+            else:
+                from pvatoms import cli_analysis
+                doc = cli_analysis.run_neb(args) if args.analysis == "neb" else cli_analysis.run_band_edges(args)
         elif args.command == "fw":
             from pvatoms.fw.store import EmbeddedStore
             from pvatoms.fw.tools import run_tool

@@ -72,4 +72,24 @@ def band_edges_join(results: dict, folder: Path) -> dict:
     return {"kind": "band-edges", **analyse_band_edges([edges[k]["folder"] for k in labels], folder, labels=labels)}
 
 
-JOINS = {"table": table_join, "phonons": phonon_join, "neb": neb_join, "band-edges": band_edges_join}
+def defects_join(results: dict, folder: Path, **_) -> dict:
+    """Chemical-potential limits, formation energies, transition levels, diagrams and tables from
+    every finished parent (host, perfect supercell, defects, competing phases): the same analysis
+    as ``pvatoms analyse defects``."""
+    import argparse
+
+    from pvatoms import cli_analysis_defects
+    done = _completed(results)
+    skipped = sorted(set(results) - set(done))
+    parser = argparse.ArgumentParser()
+    cli_analysis_defects.add_arguments(parser)
+    perfect = done.get("perfect")
+    args = [v["folder"] for v in done.values()] + ["-o", str(folder)]
+    if perfect:
+        args += ["--bulk", perfect["folder"]]
+    summary = cli_analysis_defects.run(parser.parse_args(args))
+    return {"kind": "defects", "skipped_unfinished": skipped, **summary}
+
+
+JOINS = {"table": table_join, "phonons": phonon_join, "neb": neb_join, "band-edges": band_edges_join,
+         "defects": defects_join}

@@ -1,0 +1,461 @@
+"""Defect thermodynamics: chemical potentials, formation energies, transition levels, corrections.
+
+Real data: the CdTe V_Cd^{2-} / bulk VASP samples in tests/data/vasp/cdte (HSE06, Γ only, LOCPOT;
+doped used an isotropic ε = 9.13 for them). Their Freysoldt correction is computed by pvatoms and,
+independently, by pymatgen-analysis-defects' ``DefectEntry.get_freysoldt_correction`` (which
+Fourier-interpolates the bulk potential itself and is given the vacancy site found by brute force
+here); the formation-energy lines are compared with ``FormationEnergyDiagram`` on the same inputs.
+
+SYNTHETIC data (clearly not computed): Cs-Pb-Br documents carry real structures (the competing
+phases of ``competing_phases()``, Pnma CsPbBr3 and its vacancies) but invented energies, chosen
+so that CsPbBr3 is stable: elemental references and formation enthalpies per formula unit in
+``E_REF`` / ``DH`` below (close to experimental magnitudes). Their backend is named
+"synthetic". Expected values are computed in this file from the formula
+ΔH = E_def − E_bulk − Σ n_i (E_i + Δμ_i) + q (E_VBM + E_F) + E_corr, and the hull and the
+stability region with scipy's linear programming — not with pymatgen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import warnings
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.optimize import brentq, linprog
+
+from pvatoms.analysis.chempots import (COMPETING_PHASES, chemical_potential_limits, competing_phases)
+from pvatoms.analysis.defects import (DefectThermodynamics, defect_site, formation_energy,
+                                      freysoldt_correction, read_potential, read_result,
+                                      transition_levels_from_lines)
+from pvatoms.build import cspbbr3, point_defects
+from pvatoms.errors import InputError
+from pvatoms.results import atoms_from_dict, atoms_to_dict, new_document, save
+
+CDTE = Path(__file__).parent / "data" / "vasp" / "cdte"
+SYNTH = {"name": "synthetic", "model": "invented test energies", "version": None, "device": None,
+         "settings": {}}
+
+# SYNTHETIC energies: eV per atom of the elemental references, eV per formula unit of formation
+E_REF = {"Cs": -0.85, "Pb": -3.70, "Br": -1.60}
+DH = {"CsBr": -4.10, "PbBr2": -2.80, "CsPbBr3": -7.05, "Cs4PbBr6": -19.40, "CsPb2Br5": -9.90,
+      "CsBr3": -4.45, "Cs2PbBr4": -11.10, "Cs3Pb2Br7": -18.15}
+FORMULAS = {"CsBr": {"Cs": 1, "Br": 1}, "PbBr2": {"Pb": 1, "Br": 2}, "CsPbBr3": {"Cs": 1, "Pb": 1, "Br": 3},
+            "Cs4PbBr6": {"Cs": 4, "Pb": 1, "Br": 6}, "CsPb2Br5": {"Cs": 1, "Pb": 2, "Br": 5},
+            "CsBr3": {"Cs": 1, "Br": 3}, "Cs2PbBr4": {"Cs": 2, "Pb": 1, "Br": 4},
+            "Cs3Pb2Br7": {"Cs": 3, "Pb": 2, "Br": 7}}
+ELS = ("Cs", "Pb", "Br")
+VBM, GAP = 1.0, 2.0
+
+
+def make_doc(atoms, energy, charge=0, backend=SYNTH, band_edges=None, label=None):
+    doc = new_document("static", dict(backend), atoms, {"charge": charge})
+    doc.update(status="completed", energy=float(energy), energy_per_atom=float(energy) / len(atoms),
+               structure=atoms_to_dict(atoms), band_edges=band_edges)
+    doc["data"]["charge"] = charge
+    if label:
+        doc["_label"] = label
+    return doc
+
+
+def synthetic_energy(atoms, dh_per_fu=None, formula=None):
+    """Σ n_i E_i + (number of formula units) × ΔH_f."""
+    counts = Counter(atoms.get_chemical_symbols())
+    e = sum(n * E_REF[el] for el, n in counts.items())
+    if formula:
+        fu = counts["Cs"] // FORMULAS[formula]["Cs"] if "Cs" in FORMULAS[formula] else counts["Pb"]
+        e += fu * dh_per_fu
+    return e
+
+
+@pytest.fixture(scope="module")
+def phase_docs():
+    phases = competing_phases()
+    docs = {}
+    for name, atoms in phases.items():
+        docs[name] = make_doc(atoms, synthetic_energy(atoms, DH.get(name), name if name in DH else None),
+                              label=name)
+    return docs
+
+
+@pytest.fixture(scope="module")
+def host():
+    atoms = cspbbr3("pnma")
+    return atoms, make_doc(atoms, synthetic_energy(atoms, DH["CsPbBr3"], "CsPbBr3"),
+                           band_edges={"vbm": VBM, "cbm": VBM + GAP, "gap": GAP}, label="bulk")
+
+
+# ---------------------------------------------------------------- independent references
+
+def hull_energy(target: dict, exclude: str) -> float:
+    """Lowest formation energy (eV) of the composition ``target`` from the other phases (LP)."""
+    names = [n for n in DH if n != exclude]
+    cost = [DH[n] for n in names] + [0.0] * 3            # elements: formation energy 0
+    a_eq = [[FORMULAS[n].get(el, 0) for n in names] + [1.0 if el == e2 else 0.0 for e2 in ELS] for el in ELS]
+    res = linprog(cost, A_eq=a_eq, b_eq=[target.get(el, 0) for el in ELS], bounds=(0, None))
+    assert res.status == 0
+    return res.fun
+
+
+def region_extreme(el: str, sign: int) -> float:
+    """max (sign=+1) or min (-1) of Δμ_el over the stability region of CsPbBr3 (LP)."""
+    host = FORMULAS["CsPbBr3"]
+    a_ub = [[FORMULAS[n].get(e, 0) for e in ELS] for n in DH if n != "CsPbBr3"]
+    b_ub = [DH[n] for n in DH if n != "CsPbBr3"]
+    c = [-sign if e == el else 0.0 for e in ELS]
+    res = linprog(c, A_ub=a_ub, b_ub=b_ub, A_eq=[[host[e] for e in ELS]], b_eq=[DH["CsPbBr3"]],
+                  bounds=[(None, 0)] * 3)
+    assert res.status == 0
+    return sign * -res.fun
+
+
+def hand_formation_energy(e_def, e_bulk, n, deltas, q, e_f, corr=0.0):
+    return e_def - e_bulk - sum(k * (E_REF[el] + deltas[el]) for el, k in n.items()) + q * (VBM + e_f) + corr
+
+
+# ---------------------------------------------------------------- (1) CdTe, real VASP data
+
+@pytest.fixture(scope="module")
+def cdte_docs():
+    from pvatoms.calc.vasp import VaspBackend
+    from pvatoms.jobs.vasp_jobs import merge
+
+    backend = VaspBackend(functional="HSE06", encut=350, kpoints=(1, 1, 1), spin=True, potcar="spec")
+    docs = {}
+    for sub in ("bulk_vasp_gam", "v_Cd_-2_vasp_gam"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fields = backend.parse("static", CDTE / sub)
+        doc = new_document("static", backend.info(), atoms_from_dict(fields["structure"]))
+        merge(doc, fields)
+        doc["status"] = "completed"
+        doc["_folder"], doc["_label"] = str(CDTE / sub), sub
+        docs[sub] = doc
+    return docs["bulk_vasp_gam"], docs["v_Cd_-2_vasp_gam"]
+
+
+def test_cdte_freysoldt_and_formation_energy_match_pymatgen_analysis_defects(cdte_docs):
+    from pymatgen.analysis.defects.core import Vacancy
+    from pymatgen.analysis.defects.thermo import DefectEntry, FormationEnergyDiagram
+    from pymatgen.core import Element
+    from pymatgen.entries.computed_entries import ComputedEntry, ComputedStructureEntry
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    bulk, vcd = cdte_docs
+    assert vcd["data"]["charge"] == -2
+    assert vcd["energy"] - bulk["energy"] == pytest.approx(-183.98279052 + 191.43077479, abs=1e-6)
+
+    fc = freysoldt_correction(vcd, bulk, 9.13)
+    print(f"\nFreysoldt V_Cd^2- (eps 9.13): {fc['correction']:.6f} eV "
+          f"(electrostatic {fc['electrostatic']:.6f}, alignment {fc['potential_alignment']:.6f})")
+    assert 0.5 < fc["correction"] < 1.0                                  # positive, ~q² term dominated
+
+    # independent: the vacancy site by brute force, pymatgen's own DefectEntry path
+    bs = AseAtomsAdaptor.get_structure(atoms_from_dict(bulk["structure"]))
+    ds = AseAtomsAdaptor.get_structure(atoms_from_dict(vcd["structure"]))
+    bs.remove_oxidation_states()
+    ds.remove_oxidation_states()
+    cd_left = [s for s in ds if s.specie.symbol == "Cd"]
+    gone = [i for i, s in enumerate(bs) if s.specie.symbol == "Cd" and min(s.distance(t) for t in cd_left) > 0.5]
+    assert len(gone) == 1
+    site = bs[gone[0]]
+    frac, kind = defect_site(atoms_from_dict(vcd["structure"]), atoms_from_dict(bulk["structure"]))
+    assert kind == "vacancy" and site.distance_from_point(ds.lattice.get_cartesian_coords(frac)) < 1e-6
+    entry = DefectEntry(Vacancy(bs.copy(), site), -2, ComputedStructureEntry(ds, vcd["energy"]),
+                        sc_defect_frac_coords=site.frac_coords)
+    ref = entry.get_freysoldt_correction(read_potential(vcd), read_potential(bulk), 9.13)
+    print(f"pymatgen-analysis-defects DefectEntry: {ref.correction_energy:.6f} eV, "
+          f"difference {fc['correction'] - ref.correction_energy:.2e} eV")
+    assert fc["correction"] == pytest.approx(ref.correction_energy, abs=1e-4)
+
+    # SYNTHETIC elemental references (eV/atom) for the chemical potentials; same numbers both sides
+    e_cd, e_te = -1.00, -4.20
+    pd_entries = [ComputedEntry("Cd", e_cd), ComputedEntry("Te", e_te),
+                  ComputedEntry(bs.composition, bulk["energy"])]
+    fed = FormationEnergyDiagram([entry], pd_entries, vbm=bulk["band_edges"]["vbm"],
+                                 band_gap=bulk["band_edges"]["gap"],
+                                 bulk_entry=ComputedStructureEntry(bs, bulk["energy"]))
+    assert len(fed.chempot_limits) == 2
+    worst = 0.0
+    for lim in fed.chempot_limits:
+        mu = {"Cd": e_cd + lim[Element("Cd")], "Te": e_te + lim[Element("Te")]}
+        for ef in (0.0, 0.4, 0.9, bulk["band_edges"]["gap"]):
+            mine = formation_energy(vcd, bulk, mu, fermi_level=ef, correction=fc)
+            theirs = float(fed.get_formation_energy(ef, lim))
+            worst = max(worst, abs(mine - theirs))
+    print(f"largest |ΔH(pvatoms) − ΔH(FormationEnergyDiagram)| = {worst:.2e} eV")
+    assert worst < 1e-3
+
+    # the same through DefectThermodynamics, with the chemical potentials of chemical_potential_limits
+    from ase.build import bulk as ase_bulk
+    cd, te = ase_bulk("Cd", "hcp", a=2.98, c=5.62), ase_bulk("Te", "sc", a=3.0)
+    refs = {"Cd": make_doc(cd, e_cd * len(cd), backend=bulk["backend"]),
+            "Te": make_doc(te, e_te * len(te), backend=bulk["backend"])}
+    limits = chemical_potential_limits(bulk, refs, elements=("Cd", "Te"))
+    assert limits.stable and len(limits.limits) == 2
+    # FormationEnergyDiagram lowers the bulk by its bulk_stability margin: agreement to ~1e-4 eV
+    assert sorted(v["Cd"] for v in limits.limits.values()) == pytest.approx(
+        sorted(lim[Element("Cd")] for lim in fed.chempot_limits), abs=1e-3)
+    thermo = DefectThermodynamics(bulk, [vcd], limits, dielectric=9.13)
+    assert thermo.entries[0].name == "V_Cd" and thermo.entries[0].correction_energy == pytest.approx(fc["correction"])
+    lim = fed.chempot_limits[0]
+    name = next(n for n, v in limits.limits.items() if abs(v["Cd"] - lim[Element("Cd")]) < 1e-3)
+    assert thermo.formation_energy("V_Cd", -2, name, 0.3) == pytest.approx(
+        float(fed.get_formation_energy(0.3, lim)), abs=1e-3)
+
+
+# ---------------------------------------------------------------- (2) Cs-Pb-Br, synthetic
+
+def test_competing_phase_structures():
+    import spglib
+    from pymatgen.core import Composition
+    phases = competing_phases()
+    assert set(phases) == set(COMPETING_PHASES)
+    expect = {"Cs": "Im-3m", "Pb": "Fm-3m", "CsBr": "Pm-3m", "PbBr2": "Pnma", "Cs4PbBr6": "R-3c",
+              "CsPb2Br5": "I4/mcm", "CsBr3": "Pnma", "Cs2PbBr4": "I4/mmm"}
+    for name, atoms in phases.items():
+        counts = Counter(atoms.get_chemical_symbols())
+        assert atoms.info["provenance"]["source"], name
+        if name in FORMULAS:
+            assert Composition(dict(counts)).reduced_formula == Composition(FORMULAS[name]).reduced_formula, name
+        if name in expect:
+            ds = spglib.get_symmetry_dataset((np.asarray(atoms.cell), atoms.get_scaled_positions(),
+                                              atoms.numbers), symprec=0.01)
+            assert ds.international == expect[name], name
+    d = phases["Br2"].get_distance(0, 1)
+    assert d == pytest.approx(2.281)
+    assert len(competing_phases(["Cs4PbBr6"], primitive=True)["Cs4PbBr6"]) == 22
+
+
+def test_cspbbr3_limits_named_and_vacancies_follow_br_chemical_potential(host, phase_docs, tmp_path):
+    atoms, bulk = host
+    limits = chemical_potential_limits(bulk, phase_docs)
+    assert limits.stable and limits.e_above_hull == 0.0
+    assert limits.elemental_energies == pytest.approx(E_REF)
+    assert limits.formation_energy == pytest.approx(DH["CsPbBr3"])
+    for tag in ("Br-rich", "Br-poor", "Pb-rich", "Pb-poor", "Cs-rich", "Cs-poor"):
+        assert limits.named[tag] in limits.limits
+    # every vertex lies in the region (independent constraints) ...
+    for v in limits.limits.values():
+        assert sum(FORMULAS["CsPbBr3"][el] * v[el] for el in ELS) == pytest.approx(DH["CsPbBr3"], abs=1e-6)
+        for n in DH:
+            assert sum(FORMULAS[n].get(el, 0) * v[el] for el in ELS) <= DH[n] + 1e-6, n
+        assert all(v[el] <= 1e-9 for el in ELS)
+    # ... and the named extremes are the LP extremes
+    assert limits.deltas("Br-rich")["Br"] == pytest.approx(region_extreme("Br", +1), abs=1e-6)
+    assert limits.deltas("Br-poor")["Br"] == pytest.approx(region_extreme("Br", -1), abs=1e-6)
+    assert limits.deltas("Pb-rich")["Pb"] == pytest.approx(region_extreme("Pb", +1), abs=1e-6)
+    assert limits.deltas("Br-poor")["Br"] < limits.deltas("Br-rich")["Br"]
+    # a vertex is named by the phases in equilibrium with the host there (tight constraints)
+    for name, v in limits.limits.items():
+        tight = {n for n in DH if n != "CsPbBr3" and abs(sum(FORMULAS[n].get(el, 0) * v[el] for el in ELS) - DH[n]) < 1e-6}
+        tight |= {{"Br": "Br2"}.get(el, el) for el in ELS if abs(v[el]) < 1e-6}
+        assert set(name.split("-")) == tight, name
+    # RP phases: above the hull by the LP hull distance
+    for rp in ("Cs2PbBr4", "Cs3Pb2Br7"):
+        natoms = sum(FORMULAS[rp].values())
+        expected = (DH[rp] - hull_energy(FORMULAS[rp], rp)) / natoms
+        assert expected > 0
+        assert limits.rp_phases[rp] == pytest.approx(expected, abs=1e-6)
+
+    # vacancies in the 20-atom Pnma cell (SYNTHETIC energies)
+    defects = {d.name: d.atoms for d in point_defects(atoms, vacancies=["Br", "Pb"])}
+    e_bulk = bulk["energy"]
+    vbr = {1: make_doc(defects["V_Br_8d"], e_bulk + 2.4, charge=1, label="V_Br_8d q+1"),
+           0: make_doc(defects["V_Br_8d"], e_bulk + 4.6, charge=0, label="V_Br_8d q0")}
+    vpb = {-2: make_doc(defects["V_Pb_4b"], e_bulk + 8.1, charge=-2, label="V_Pb_4b q-2"),
+           0: make_doc(defects["V_Pb_4b"], e_bulk + 5.9, charge=0, label="V_Pb_4b q0")}
+    rich, poor = limits.deltas("Br-rich"), limits.deltas("Br-poor")
+    for q, doc in vbr.items():
+        for ef in (0.0, 1.0):
+            f_rich = formation_energy(doc, bulk, limits.mu("Br-rich"), ef, correction=0.1 * q)
+            f_poor = formation_energy(doc, bulk, limits.mu("Br-poor"), ef, correction=0.1 * q)
+            assert f_rich == pytest.approx(hand_formation_energy(doc["energy"], e_bulk, {"Br": -1}, rich, q, ef, 0.1 * q))
+            assert f_poor == pytest.approx(hand_formation_energy(doc["energy"], e_bulk, {"Br": -1}, poor, q, ef, 0.1 * q))
+            assert f_poor < f_rich                              # V_Br cheaper under Br-poor
+    for q, doc in vpb.items():
+        f_rich = formation_energy(doc, bulk, limits.mu("Br-rich"), 0.5)
+        f_poor = formation_energy(doc, bulk, limits.mu("Br-poor"), 0.5)
+        assert f_rich == pytest.approx(hand_formation_energy(doc["energy"], e_bulk, {"Pb": -1}, rich, q, 0.5))
+        assert f_rich < f_poor                                  # V_Pb cheaper under Br-rich
+
+    # the full analysis: diagrams per limit, tables with provenance
+    thermo = DefectThermodynamics(bulk, list(vbr.values()) + list(vpb.values()), limits, correction="none")
+    assert thermo.names == ["V_Br_8d", "V_Pb_4b"]
+    assert thermo.formation_energy("V_Br_8d", 1, "Br-poor", 0.7) == pytest.approx(
+        hand_formation_energy(vbr[1]["energy"], e_bulk, {"Br": -1}, poor, 1, 0.7))
+    plots = thermo.plot_all(tmp_path)
+    assert set(plots) == set(limits.limits)
+    for p in plots.values():
+        assert p["png"].stat().st_size > 1000 and p["pdf"].read_bytes()[:4] == b"%PDF"
+    tables = thermo.write_tables(tmp_path)
+    tex = tables["formation_energies"]["tex"].read_text()
+    assert r"\toprule" in tex and "synthetic" in tex and "uncorrected" in tex
+    md = tables["formation_energies"]["md"].read_text()
+    assert "provenance" in md and "20 atoms" in md and "Br-rich" in md
+    fermi = thermo.solve_fermi_level("Br-poor", 300.0, 0.2, 0.2)
+    net = sum(c["charge"] * c["concentration"] for c in fermi["concentrations"]) + fermi["holes"] - fermi["electrons"]
+    assert abs(net) < 1e-6 * max(fermi["holes"], fermi["electrons"], 1.0)
+
+
+# ---------------------------------------------------------------- (3) transition levels
+
+def test_transition_level_is_where_the_lines_cross(host, phase_docs):
+    atoms, bulk = host
+    limits = chemical_potential_limits(bulk, phase_docs)
+    vbr = point_defects(atoms, vacancies=["Br"])[0].atoms
+    e_bulk = bulk["energy"]
+    docs = [make_doc(vbr, e_bulk + 2.4, 1, label="q+1"), make_doc(vbr, e_bulk + 4.6, 0, label="q0"),
+            make_doc(vbr, e_bulk + 7.9, -1, label="q-1")]
+    corr = {"q+1": 0.15, "q-1": 0.12}
+    corr_by_q = {1: 0.15, 0: 0.0, -1: 0.12}
+    thermo = DefectThermodynamics(bulk, docs, limits, corrections=corr)
+    levels = {(t["q1"], t["q2"]): t["level"] for t in thermo.transition_levels("V_Br_8d")}
+    assert set(levels) == {(1, 0), (0, -1)}
+    for (q1, q2), level in levels.items():
+        for lim in ("Br-rich", "Br-poor"):               # independent of the chemical potentials
+            def diff(ef):
+                return (formation_energy(docs[1 - q1], bulk, limits.mu(lim), ef, correction=corr_by_q[q1])
+                        - formation_energy(docs[1 - q2], bulk, limits.mu(lim), ef, correction=corr_by_q[q2]))
+            crossing = brentq(diff, -5.0, 10.0)
+            assert level == pytest.approx(crossing, abs=1e-9)
+    # by hand: ε(+1/0) = E(0) − E(+1) − E_VBM − E_corr(+1) for these lines
+    assert levels[(1, 0)] == pytest.approx((e_bulk + 4.6) - (e_bulk + 2.4) - VBM - 0.15)
+    # a charge state never stable is skipped (negative-U): ε(+1/−1) directly
+    lines = {1: 0.0, 0: 1.5, -1: 1.0}
+    assert [(t["q1"], t["q2"]) for t in transition_levels_from_lines(lines)] == [(1, -1)]
+    assert transition_levels_from_lines(lines)[0]["level"] == pytest.approx(0.5)
+
+
+# ---------------------------------------------------------------- (4) unstable host
+
+def test_unstable_host_reports_energy_above_hull_and_no_limits(host, phase_docs):
+    atoms, bulk = host
+    bad = dict(bulk, energy=bulk["energy"] + 0.3 * len(atoms) / 5)     # +0.3 eV per formula unit
+    limits = chemical_potential_limits(bad, phase_docs)
+    expected = (DH["CsPbBr3"] + 0.3 - hull_energy(FORMULAS["CsPbBr3"], "CsPbBr3")) / 5
+    assert not limits.stable and limits.limits == {} and limits.named == {}
+    assert limits.e_above_hull == pytest.approx(expected, abs=1e-6)
+    assert set(limits.decomposition) <= set(DH) | {"Cs", "Pb", "Br2"}
+    with pytest.raises(InputError, match="not stable"):
+        limits.mu("Br-rich")
+    vbr = point_defects(atoms, vacancies=["Br"])[0].atoms
+    with pytest.raises(InputError, match="not stable"):
+        DefectThermodynamics(bad, [make_doc(vbr, bad["energy"] + 4.0)], limits)
+
+
+# ---------------------------------------------------------------- (5) inconsistent inputs
+
+def test_inconsistent_inputs_raise_input_error(host, phase_docs):
+    atoms, bulk = host
+    limits = chemical_potential_limits(bulk, phase_docs)
+    mu = limits.mu("Br-rich")
+    vbr = point_defects(atoms, vacancies=["Br"])[0].atoms
+    good = make_doc(vbr, bulk["energy"] + 4.0)
+    assert np.isfinite(formation_energy(good, bulk, mu))
+    # another supercell
+    big = point_defects(atoms, vacancies=["Br"], supercell=(2, 1, 1))[0].atoms
+    with pytest.raises(InputError, match="supercell"):
+        formation_energy(make_doc(big, 2 * bulk["energy"] + 4.0), bulk, mu)
+    # a strained cell of the same size
+    strained = vbr.copy()
+    strained.set_cell(np.asarray(vbr.cell) * 1.03, scale_atoms=True)
+    with pytest.raises(InputError, match="supercell"):
+        formation_energy(make_doc(strained, bulk["energy"] + 4.0), bulk, mu)
+    # another backend / model
+    other = dict(SYNTH, name="sevennet", model="SevenNet 7net-0")
+    with pytest.raises(InputError, match="synthetic.*sevennet|sevennet.*synthetic"):
+        formation_energy(make_doc(vbr, bulk["energy"] + 4.0, backend=other), bulk, mu)
+    with pytest.raises(InputError, match="cannot mix"):
+        DefectThermodynamics(bulk, [make_doc(vbr, bulk["energy"] + 4.0, backend=other)], limits)
+    mixed = dict(phase_docs, PbBr2=make_doc(competing_phases(["PbBr2"])["PbBr2"], -30.0, backend=other))
+    with pytest.raises(InputError, match="PbBr2"):
+        chemical_potential_limits(bulk, mixed)
+    # chemical potentials of another backend than the defects
+    other_bulk = dict(bulk, backend=other)
+    with pytest.raises(InputError, match="chemical potentials"):
+        DefectThermodynamics(other_bulk, [make_doc(vbr, bulk["energy"] + 4.0, backend=other)], limits)
+    # missing bulk
+    with pytest.raises(InputError, match="missing bulk"):
+        formation_energy(good, None, mu)
+    with pytest.raises(InputError, match="missing bulk"):
+        DefectThermodynamics(None, [good], limits)
+    # mismatched atom counts (same cell, 6 atoms gone)
+    with pytest.raises(InputError, match="mismatched atom counts"):
+        formation_energy(make_doc(atoms[6:], bulk["energy"] / 2), bulk, mu)
+    # no elemental reference
+    with pytest.raises(InputError, match="no elemental reference for Pb"):
+        chemical_potential_limits(bulk, {k: v for k, v in phase_docs.items() if k != "Pb"})
+    # charged defect without dielectric constant
+    with pytest.raises(InputError, match="dielectric"):
+        DefectThermodynamics(bulk, [make_doc(vbr, bulk["energy"] + 2.0, charge=1)], limits)
+
+
+# ---------------------------------------------------------------- the command
+
+def test_command_sorts_results_and_writes_outputs(host, phase_docs, tmp_path):
+    from pvatoms import cli_analysis_defects
+
+    atoms, bulk = host
+    vbr = point_defects(atoms, vacancies=["Br"])[0].atoms
+    folders = []
+    for name, doc in list(phase_docs.items()) + [("bulk", bulk)]:
+        save({k: v for k, v in doc.items() if not k.startswith("_")}, tmp_path / "runs" / name)
+        folders.append(tmp_path / "runs" / name)
+    for q, de in ((1, 2.4), (0, 4.6)):
+        save(make_doc(vbr, bulk["energy"] + de, q), tmp_path / "runs" / f"vbr{q}")
+        folders.append(tmp_path / "runs" / f"vbr{q}")
+    parser = argparse.ArgumentParser()
+    cli_analysis_defects.add_arguments(parser)
+    args = parser.parse_args([str(f) for f in folders] + ["-o", str(tmp_path / "out"), "--correction", "none"])
+    summary = cli_analysis_defects.run(args)
+    assert summary["status"] == "completed" and summary["bulk"] == "bulk"
+    assert sorted(summary["defects"]) == ["vbr0", "vbr1"]
+    out = tmp_path / "out"
+    for f in ("chempots.json", "summary.json", "formation_energies.csv", "formation_energies.tex",
+              "chemical_potentials.md", "competing_phases.tex",
+              "transition_levels.md", "stability_region.pdf"):
+        assert (out / f).is_file(), f
+    assert len(list(out.glob("formation_energy_*.png"))) == len(summary["chemical_potentials"]["limits"])
+    assert json.loads((out / "chempots.json").read_text())["named"]["Br-rich"]
+    # no bulk among the results
+    args = parser.parse_args([str(f) for f in folders if f.name != "bulk"] + ["-o", str(tmp_path / "o2")])
+    with pytest.raises(InputError, match="missing bulk"):
+        cli_analysis_defects.run(args)
+    read_result(folders[0])
+
+
+def test_gpaw_style_potential_gives_the_locpot_correction(cdte_docs, tmp_path):
+    """The GPAW route (3D array in eV + cell, saved with write_potential) reproduces the LOCPOT
+    route exactly: the real CdTe LOCPOT grids are stored as such arrays here."""
+    from pvatoms.analysis.defects import write_potential
+
+    bulk, vcd = cdte_docs
+    docs = []
+    for doc in (bulk, vcd):
+        loc = read_potential(doc)
+        folder = tmp_path / doc["_label"]
+        write_potential(folder / "potential.npz", loc.data["total"], doc["structure"]["cell"])
+        d = dict(doc, files={"potential": "potential.npz"}, _folder=str(folder))
+        docs.append(d)
+    via_array = freysoldt_correction(docs[1], docs[0], 9.13)
+    via_locpot = freysoldt_correction(vcd, bulk, 9.13)
+    assert via_array["correction"] == pytest.approx(via_locpot["correction"], abs=1e-9)
+    with pytest.raises(InputError, match="no electrostatic potential"):
+        freysoldt_correction(dict(vcd, files={}), bulk, 9.13)
+
+
+def test_kumagai_without_pydefect_says_so(host, phase_docs):
+    pytest.importorskip("pymatgen.analysis.defects.corrections.kumagai")
+    from pymatgen.analysis.defects.corrections import kumagai
+    if kumagai.__has_pydefect__:
+        pytest.skip("pydefect is installed")
+    atoms, bulk = host
+    limits = chemical_potential_limits(bulk, phase_docs)
+    vbr = point_defects(atoms, vacancies=["Br"])[0].atoms
+    with pytest.raises(InputError, match="pydefect"):
+        DefectThermodynamics(bulk, [make_doc(vbr, bulk["energy"] + 2.0, charge=1)], limits,
+                             correction="kumagai", dielectric=4.2)
