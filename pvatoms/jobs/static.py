@@ -32,7 +32,11 @@ def static(atoms: Atoms, folder, backend="sevennet", charge: int = 0, force: boo
             work = attach(atoms, backend, folder, charge)
             fill_static(doc, work, backend)
             if backend.name == "gpaw":
+                from pvatoms.analysis.defects import write_potential
+                from pvatoms.calc.gpaw_calc import electrostatic_potential
                 doc["data"]["nelect"] = float(work.calc.get_number_of_electrons())
+                write_potential(folder / "potential.npz", *electrostatic_potential(work.calc))
+                doc["files"]["potential"] = "potential.npz"     # for finite-size corrections
                 if write_gpw:
                     from pvatoms.calc.gpaw_calc import write_gpw as _write
                     _write(work.calc, folder / "static.gpw")
