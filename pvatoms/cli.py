@@ -204,9 +204,11 @@ def build_parser() -> argparse.ArgumentParser:
         "defects", help="chemical potentials, formation energies, transition levels, diagrams, tables",
         description=cli_analysis_defects.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
 
-    p = sub.add_parser("demo", help="the main job on embedded defaults: build the study's structures "
-                       "into a folder and print a summary")
+    p = sub.add_parser("demo", help="the main job: the Pb-leakage study end to end on the embedded "
+                       "defaults (FireWorks store, SevenNet-0, GPAW), with REPORT.md and report.html")
     p.add_argument("-o", "--output", default="pvatoms-demo", help="run folder (default ./pvatoms-demo)")
+    p.add_argument("--quick", action="store_true", help="a first look in a few minutes: CHGNet, unit "
+                   "cells, coarse GPAW settings")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     return ap
 
@@ -235,7 +237,7 @@ def main(argv=None) -> int:
             doc = _workflow_command(args)
         elif args.command == "demo":
             from pvatoms import demo
-            doc = demo.run(Path(args.output), as_json=args.json)
+            doc = demo.run(Path(args.output), quick=args.quick, as_json=args.json)
         else:  # pragma: no cover - argparse enforces the choices
             raise InputError(f"unknown command {args.command!r}")
     except InputError as exc:

@@ -188,6 +188,7 @@ def run(args) -> dict:
     for key, p in thermo.write_tables(outdir, args.fermi_level).items():
         summary["files"][key] = [x.name for x in p.values()]
     summary["transition_levels"] = thermo.transition_levels()
+    summary["formation_energies"] = thermo.table_rows(args.fermi_level)
     summary["corrections"] = {f"{e.name} q={e.charge:+d}": e.correction_energy for e in thermo.entries}
     if args.temperature is not None:
         if not args.effective_masses:

@@ -46,6 +46,10 @@ def test_neb_and_phonon_studies_fan_out_and_join():
     assert len(disp) == 3                                         # cubic CsPbBr3: Cs, Pb, Br displaced
     wf, _ = build_workflow(load_spec(WORKFLOWS / "band-edges.yaml"))
     assert [fw.name for fw in sorted(wf.fws, key=lambda f: -f.fw_id)] == ["relax", "static", "band-edges", "localization"]
+    spec = load_spec(WORKFLOWS / "band-edges.yaml")
+    spec["static"] = False
+    wf, _ = build_workflow(spec)
+    assert [fw.name for fw in sorted(wf.fws, key=lambda f: -f.fw_id)] == ["relax", "band-edges", "localization"]
 
 
 def test_bad_specs_fail_clearly(tmp_path):

@@ -312,6 +312,11 @@ def formation_energy_terms(defect_doc: dict, bulk_doc: dict, chempots: dict, fer
 
 # ---------------------------------------------------------------- potentials and corrections
 
+#: Room-temperature optical gap of CsPbBr3 (eV, 2.25-2.36 measured): the Fermi-level range of a
+#: diagram of neutral defects computed without a band structure (machine-learned potentials).
+EXPERIMENTAL_GAP = 2.3
+
+
 def write_potential(path, potential, cell) -> Path:
     """Save an electrostatic potential (3D array, eV — the potential energy of an electron, as
     in a LOCPOT) and its cell (3x3, Å) as ``.npz`` for :func:`freysoldt_correction`. For GPAW::
@@ -781,10 +786,13 @@ class DefectThermodynamics:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        if self.band_gap is None and (emin is None or emax is None):
-            raise InputError("plotting needs the band gap (bulk band_edges.gap, band_gap=) or emin and emax")
+        nominal = self.band_gap is None and emax is None
+        if nominal and any(q != 0 for e in self.entries for q in [e.charge]):
+            raise InputError("plotting charged defects needs the band gap (bulk band_edges.gap, band_gap=) "
+                             "or emin and emax")
         lo = 0.0 if emin is None else float(emin)
-        hi = self.band_gap if emax is None else float(emax)
+        # neutral defects only (e.g. an MLIP backend): flat lines; span the experimental gap of CsPbBr3
+        hi = (EXPERIMENTAL_GAP if nominal else self.band_gap) if emax is None else float(emax)
         names = list(names or self.names)
         lines = self.lines(limit)
         x = np.linspace(lo, hi, 600)
@@ -815,7 +823,8 @@ class DefectThermodynamics:
             ax.axvline(0.0, color="0.5", lw=0.8, ls=":")
             ax.axvline(self.band_gap, color="0.5", lw=0.8, ls=":")
         ax.axhline(0.0, color="0.5", lw=0.6)
-        ax.set_xlabel(r"Fermi level above the VBM, $E_\mathrm{F}$ (eV)")
+        ax.set_xlabel(r"Fermi level above the VBM, $E_\mathrm{F}$ (eV)" +
+                      (" [range: experimental gap]" if nominal else ""))
         ax.set_ylabel(r"Formation energy $\Delta H$ (eV)")
         b = self.bulk_doc.get("backend") or {}
         ax.set_title(f"{self.limit_labels.get(limit, limit)}\n{b.get('name')} {b.get('model')}, "

@@ -81,6 +81,8 @@ def apply_transform(atoms, transform: list | None):
             from pvatoms.jobs.phonons import phonon_displacements
             _, cells = phonon_displacements(atoms, arg["supercell"], displacement=arg["displacement"])
             atoms = cells[int(arg["index"])]
+        elif kind == "provenance":                  # name what the transforms made (e.g. the defect)
+            atoms.info["provenance"] = dict(arg, parent=atoms.info.get("provenance"))
         elif kind == "vacancy_hop":
             from pvatoms.jobs.neb import vacancy_hop
             initial, final = vacancy_hop(atoms, int(arg["from"]), int(arg["to"]))

@@ -169,7 +169,10 @@ def _defects(spec, backend, bset, folder):
         if not dft and len(dfc.charges) > 1:
             notes.append(f"{dfc.name}: backend {backend} is a neutral-cell MLIP: only q = 0 is computed "
                          f"(suggested charges {dfc.charges} need gpaw or vasp)")
-        transform = [{"supercell": reps}] + _defect_transform(dfc, perfect)
+        transform = [{"supercell": reps}] + _defect_transform(dfc, perfect) + [
+            {"provenance": {"builder": "pvatoms.build.point_defects", "reference": None,
+                            "arguments": {"defect": dfc.name, "supercell": reps, "removed": dfc.removed,
+                                          "added": dfc.added}}}]
         for q in charges:
             label = f"{dfc.name}_q{q:+d}"
             js = dict(defect_settings, charge=q) if dft else dict(defect_settings)
@@ -179,7 +182,7 @@ def _defects(spec, backend, bset, folder):
             children.append(fw)
     for name in spec.get("competing_phases") or []:
         from pvatoms.analysis.chempots import competing_phases
-        phases = competing_phases()
+        phases = competing_phases(primitive=True)     # same energy per atom, fewer atoms
         if name not in phases:
             raise InputError(f"unknown competing phase {name!r}; known: {', '.join(phases)}")
         fw = _job_fw(f"phase-{name}", "relax", folder, backend, bset, {"cell": True, "fmax": 0.02, "steps": 800},
@@ -257,10 +260,14 @@ def _phonons(spec, backend, bset, folder):
 
 
 def _band_edges(spec, backend, bset, folder):
+    """relax -> [static ->] band-edges (its own SCF: energy, band edges, densities) -> localization."""
     atoms, relax = _relax_fw(spec, backend, bset, folder, "relax", key="structure")
-    static = _job_fw("static", "static", folder, backend, bset, {}, parents=[relax], structure_from="relax")
+    fws, parent = [relax], relax
+    if spec.get("static", False):
+        parent = _job_fw("static", "static", folder, backend, bset, {}, parents=[relax], structure_from="relax")
+        fws.append(parent)
     edges = _job_fw("band-edges", "band-edges", folder, backend, bset,
-                    {"bands": list(spec.get("bands", ["vbm", "cbm"]))}, parents=[static],
+                    {"bands": list(spec.get("bands", ["vbm", "cbm"]))}, parents=[parent],
                     structure_from="relax")
     join = _join_fw("localization", "band-edges", folder, [edges])
-    return [relax, static, edges, join], []
+    return fws + [edges, join], []
