@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from ase import Atoms
 
+from pvatoms.analysis.figures import save_figure
 from pvatoms.errors import InputError
 
 #: Elements of the system and the host.
@@ -484,7 +485,6 @@ def plot_stability_region(limits: ChemicalPotentialLimits, stem, x: str = "Pb", 
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from pathlib import Path
 
     poly = stability_region_polygon(limits, x, y)
     if not poly:
@@ -504,11 +504,7 @@ def plot_stability_region(limits: ChemicalPotentialLimits, stem, x: str = "Pb", 
     ax.set_title(f"{limits.host} stability region ({limits.backend.get('name')} {limits.backend.get('model')})",
                  fontsize=8)
     fig.tight_layout()
-    stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = {"png": stem.with_suffix(".png"), "pdf": stem.with_suffix(".pdf")}
-    fig.savefig(paths["png"], dpi=200)
-    fig.savefig(paths["pdf"])
+    paths = save_figure(fig, stem, dpi=200)
     plt.close(fig)
     return paths
 

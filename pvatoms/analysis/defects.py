@@ -55,6 +55,7 @@ from ase import Atoms
 
 from pvatoms.analysis.chempots import (ChemicalPotentialLimits, check_same_backend,
                                        doc_energy, doc_structure)
+from pvatoms.analysis.figures import save_figure
 from pvatoms.errors import InputError
 
 #: Boltzmann constant, eV/K.
@@ -831,11 +832,7 @@ class DefectThermodynamics:
                      f"{supercell_text(self.bulk_atoms)}", fontsize=8)
         ax.legend(fontsize=7, frameon=False)
         fig.tight_layout()
-        stem = Path(stem)
-        stem.parent.mkdir(parents=True, exist_ok=True)
-        paths = {"png": stem.with_suffix(".png"), "pdf": stem.with_suffix(".pdf")}
-        fig.savefig(paths["png"], dpi=200)
-        fig.savefig(paths["pdf"])
+        paths = save_figure(fig, stem, dpi=200)
         plt.close(fig)
         return paths
 

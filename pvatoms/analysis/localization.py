@@ -57,6 +57,7 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
+from pvatoms.analysis.figures import save_figure
 from pvatoms.analysis.neb import collect, safe_name
 from pvatoms.errors import InputError
 from pvatoms.results import atoms_from_dict, to_jsonable, write_json_atomic
@@ -409,10 +410,7 @@ def plot_planar_average(result: dict, stem, title: str | None = None) -> dict:
     if title:
         ax.set_title("\n".join(textwrap.wrap(title, 95)), fontsize=7)
     ax.legend(handles=lines + handles, fontsize=7, frameon=True, framealpha=0.85, loc="best", ncol=2)
-    paths = {"png": stem.with_suffix(".png"), "pdf": stem.with_suffix(".pdf")}
-    fig.savefig(paths["png"], dpi=300)
-    fig.savefig(paths["pdf"])
-    return paths
+    return save_figure(fig, stem)
 
 
 def write_planar_average_csv(result: dict, path) -> Path:

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pvatoms.analysis.figures import save_figure
 from pvatoms.errors import InputError
 from pvatoms.results import RESULT_FILE, atoms_from_dict, to_jsonable, write_json_atomic
 
@@ -262,10 +263,7 @@ def plot_profiles(profiles: list[dict], stem, title: str | None = None) -> dict:
     if title:
         ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7, frameon=False, loc="best")
-    paths = {"png": stem.with_suffix(".png"), "pdf": stem.with_suffix(".pdf")}
-    fig.savefig(paths["png"], dpi=300)
-    fig.savefig(paths["pdf"])
-    return paths
+    return save_figure(fig, stem)
 
 
 # ---------------------------------------------------------------- the whole analysis

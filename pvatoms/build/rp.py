@@ -14,7 +14,7 @@ from pvatoms.build.bulk import LATTICES, cspbbr3
 from pvatoms.build.common import (check_framework_distances, make_supercell, pb_coordination,
                                   set_provenance)
 from pvatoms.build.stacking import ROCKSALT_GAP, Block, cubic_framework, pnma_framework, stack_blocks
-from pvatoms.errors import InputError, check_choice, check_positive_int
+from pvatoms.errors import InputError, check_choice
 from pvatoms.reference import PNMA_CIF
 from pvatoms.reference import lattice as reference_lattice
 

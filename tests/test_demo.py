@@ -1,0 +1,64 @@
+"""`pvatoms demo --quick` end to end: interrupted, resumed without losing finished calculations,
+then rerun in seconds; the report holds every section with provenance and the overhead figure."""
+
+import json
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import PVATOMS
+from pvatoms.fw.commands import status
+from pvatoms.fw.launchpads import Target
+
+pytestmark = pytest.mark.slow
+
+
+def test_quick_demo_interrupt_resume_and_rerun(tmp_path):
+    run = tmp_path / "run"
+    proc = subprocess.Popen(PVATOMS + ["demo", "--quick", "-o", str(run)], cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    store = run / "store"
+
+    def completed():
+        if not (store / "launchpad.json").exists():
+            return 0
+        return sum(f["state"] == "COMPLETED" for f in status(Target(store))["fireworks"])
+
+    t0 = time.time()
+    while completed() < 5:
+        assert proc.poll() is None, "demo ended before it could be interrupted"
+        assert time.time() - t0 < 600
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)                     # Ctrl-C
+    proc.wait(timeout=120)
+    before = {f["fw_id"]: f for f in status(Target(store))["fireworks"] if f["state"] == "COMPLETED"}
+    assert len(before) >= 5
+
+    out = subprocess.run(PVATOMS + ["demo", "--quick", "-o", str(run), "--json"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=1500)
+    assert out.returncode == 0, out.stderr[-3000:]
+    doc = json.loads(out.stdout)
+    after = {f["fw_id"]: f for f in status(Target(store))["fireworks"]}
+    assert all(f["state"] == "COMPLETED" for f in after.values()), after
+    for fw_id in before:                                 # nothing finished was lost or redone
+        assert after[fw_id]["launches"] == 1 and after[fw_id]["reruns"] == 0
+    assert not doc["failed"]
+    report = (run / "REPORT.md").read_text()
+    for heading in ("## 1. Structures", "## 2. Chemical potentials", "## 3. V_Br migration",
+                    "## 4. Electronic structure", "## 5. What this means"):
+        assert heading in report
+    assert "Not available" not in report
+    assert "chgnet CHGNet 0.3.0" in report and "gpaw" in report and "pipeline overhead" in report
+    assert (run / "report.html").read_text().count("<table>") >= 4
+    assert (run / "figures" / "interface.png").is_file()
+    facts = doc["facts"]
+    assert facts["neb"][0]["E_b forward (eV)"] > 0.05
+    assert 1.2 < facts["gap"] < 2.2
+    assert set(facts["localization"])
+
+    t0 = time.time()
+    again = subprocess.run(PVATOMS + ["demo", "--quick", "-o", str(run)], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and time.time() - t0 < 60
