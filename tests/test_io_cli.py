@@ -104,10 +104,15 @@ def test_cli_bad_input_exit_code_and_message(run_cli, args, words):
         assert w in proc.stderr
 
 
-def test_cli_demo_writes_structures_and_summary(run_cli, tmp_path):
-    run_cli("demo", "-o", "run")
-    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
-    assert {d["name"] for d in summary["defects"]["bulk_pnma_2x2x2"]} == {"V_Br_4c", "V_Br_8d", "V_Pb_4b", "V_Cs_4c"}
-    for name, doc in summary["structures"].items():
-        assert (tmp_path / "run" / "structures" / name).is_file()
+def test_demo_structures_and_pictures(tmp_path):
+    """The first step of `pvatoms demo`: structures with provenance, vacancy set, pictures."""
+    from pvatoms.demo import build_structures
+    docs = build_structures(tmp_path)
+    assert {d["name"] for d in docs["vacancies"]} == {"V_Br_4c", "V_Br_8d", "V_Pb_4b", "V_Cs_4c"}
+    for name, doc in docs.items():
+        if name == "vacancies":
+            continue
+        assert (tmp_path / "structures" / name).is_file()
         assert doc["provenance"]["builder"].startswith("pvatoms.build")
+    assert (tmp_path / "structures" / "vacancies" / "defects.json").is_file()
+    assert (tmp_path / "figures" / "interface.png").stat().st_size > 10_000
