@@ -40,13 +40,14 @@ def picture(atoms, path, rotation: str = "0x,0y,0z", by_region: bool = False, si
         colours = np.array([ELEMENT_COLOURS.get(s, "#999999") for s in sym])
     fig, ax = plt.subplots(figsize=size)
     span = np.ptp(pos[:, :2], axis=0).max() or 1.0
-    s = (covalent_radii[atoms.numbers] * 72 * size[1] / span) ** 2 * 1.6
+    points_per_angstrom = 0.8 * 72 * min(size) / span
+    s = (0.9 * covalent_radii[atoms.numbers] * points_per_angstrom) ** 2      # marker area, points^2
     ax.scatter(pos[order, 0], pos[order, 1], s=s[order], c=colours[order], edgecolors="k",
                linewidths=0.2 if len(atoms) < 3000 else 0.0)
     for lab in sorted(set(labels)):
         col = REGION_COLOURS.get(lab) if by_region else ELEMENT_COLOURS.get(lab)
         ax.scatter([], [], c=col or "#999999", label=lab, s=40)
-    ax.legend(loc="upper right", fontsize=8, frameon=False)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
     ax.set_aspect("equal")
     ax.axis("off")
     fig.tight_layout()
