@@ -106,6 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default, keeps labels) | vasp | cif")
     _out(p, "DIR")
 
+    from pvatoms import cli_surfaces
+    cli_surfaces.add_build_parsers(bs)
+    cli_surfaces.add_top_parsers(sub)
+
     r = sub.add_parser("run", help="run one calculation job (relax, static, neb, phonons, band-edges)",
                        description="Run one job in the folder given with -o. The folder gets result.json "
                        "(the result document: energies, forces, structure, band edges, files, backend + "
@@ -216,7 +220,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "build":
+        if args.command == "ligands" or getattr(args, "kind", None) in ("slab", "ligands", "nanocrystal"):
+            from pvatoms import cli_surfaces
+            doc = cli_surfaces.run(args)
+        elif args.command == "build":
             from pvatoms import commands
             doc = commands.build(args)
         elif args.command == "run":
