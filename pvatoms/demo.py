@@ -47,7 +47,7 @@ def study_specs(quick: bool) -> list[dict]:
         {"study": "smoke", "name": "bulk-gap", "backend": "gpaw", "folder": "bulk-gap", "job": "static",
          "backend_settings": gpaw_bulk[1], "structures": {"bulk-gap": gpaw_bulk[0]}},
         {"study": "band-edges", "name": "boundary-band-edges", "backend": "gpaw", "folder": "band-edges",
-         "backend_settings": {"kpts": [1, 1, 1] if quick else [2, 2, 1], "ecut": 250 if quick else 300},
+         "backend_settings": {"kpts": [1, 1, 1], "ecut": 250 if quick else 300},   # Γ: the Pnma edges
          "structure": {"builder": "rp_interface", "rp_n": 1, "rp_layers": 1, "perovskite_layers": 3},
          "relax": {"backend": mlip, "backend_settings": {}, "cell": False, "fmax": 0.05}},
     ]
