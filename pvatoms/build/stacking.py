@@ -140,7 +140,6 @@ def pnma_framework(pnma: Atoms, axis: str = "b") -> Framework:
         atoms.set_cell(np.array(pnma.cell)[[2, 0, 1]], scale_atoms=False)
         atoms.wrap()
     layer = assign_layers(atoms, 2)
-    cell = np.array(atoms.cell)
     A, B, C = np.array(pnma.cell)
     if axis == "b":
         shift = A / 2                                   # (1/2,1/2) pseudocubic = half of a
@@ -148,7 +147,6 @@ def pnma_framework(pnma: Atoms, axis: str = "b") -> Framework:
         shift = B / 4 + (A - C) / 4
     else:
         shift = B / 4 + (A + C) / 4
-    del cell
     return Framework(atoms, 2, layer, shift, f"Pnma stacked along {axis}")
 
 

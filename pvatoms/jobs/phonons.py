@@ -73,7 +73,7 @@ def phonon_analysis(ph, folder: Path | None = None, npoints: int = 51, mesh: flo
     ph.run_mesh(mesh)
     ph.run_total_dos()
     dos = ph.get_total_dos_dict()
-    modes = _imaginary_modes(bs, labels, ph)
+    modes = _imaginary_modes(bs, labels)
     freqs = np.concatenate([np.ravel(f) for f in bs["frequencies"]])
     fmin = float(min(freqs.min(), np.min(ph.mesh.frequencies)))
     stable = fmin > -IMAGINARY_TOL
@@ -103,35 +103,23 @@ def _plain_label(label: str) -> str:
     return out.replace("\\Gamma", "Γ").replace("GAMMA", "Γ").strip()
 
 
-def _imaginary_modes(bs, labels, ph) -> list[dict]:
-    """Imaginary modes on the band path: one entry per (q-point, branch) below -IMAGINARY_TOL,
-    reduced to the most negative branch per q-point; special points named where they are
-    segment ends."""
-    out = []
-    ends = {}
-    k = 0
+def _imaginary_modes(bs, labels) -> list[dict]:
+    """Imaginary modes on the band path: the lowest branch at each q-point below -IMAGINARY_TOL,
+    with the name of the special point where the q-point is one (segment ends, in path order).
+    Returns the special points when any is imaginary, else the five lowest q-points."""
+    ends = []
     for seg in bs["qpoints"]:
-        for q_end in (seg[0], seg[-1]):
-            ends.setdefault(tuple(np.round(q_end, 4)), None)
-    # label the segment ends in path order (phonopy lists labels along the path)
-    seq = []
-    for seg in bs["qpoints"]:
-        seq += [tuple(np.round(seg[0], 4)), tuple(np.round(seg[-1], 4))]
-    dedup = [q for i, q in enumerate(seq) if i == 0 or q != seq[i - 1]]
-    if len(labels) == len(dedup):
-        for q, lab in zip(dedup, labels):
-            ends[q] = lab
-    seen = set()
+        ends += [tuple(np.round(seg[0], 4)), tuple(np.round(seg[-1], 4))]
+    ends = [q for i, q in enumerate(ends) if i == 0 or q != ends[i - 1]]
+    name = dict(zip(ends, labels)) if len(labels) == len(ends) else {}
+    out, seen = [], set()
     for seg_q, seg_f in zip(bs["qpoints"], bs["frequencies"]):
         for q, f in zip(seg_q, seg_f):
-            fq = float(np.min(f))
-            key = tuple(np.round(q, 4))
+            fq, key = float(np.min(f)), tuple(np.round(q, 4))
             if fq < -IMAGINARY_TOL and key not in seen:
                 seen.add(key)
-                out.append({"q": [float(x) for x in np.round(q, 4)], "label": ends.get(key),
+                out.append({"q": [float(x) for x in key], "label": name.get(key),
                             "frequency_THz": fq, "frequency_cm-1": fq * THZ_TO_CM})
-        k += 1
-    # keep the special points and the local minima along the path (not every sampled q)
     named = [m for m in out if m["label"]]
     return named or sorted(out, key=lambda m: m["frequency_THz"])[:5]
 
