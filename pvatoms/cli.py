@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -250,6 +251,13 @@ def main(argv=None) -> int:
     except InputError as exc:
         print(f"pvatoms: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # Everything finished is already on disk (atomic result.json, store transactions); a
+        # calculation thread may still be inside a C++ library, so leave without interpreter teardown.
+        print("\npvatoms: interrupted; finished calculations are saved, run the same command again to "
+              "resume", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(130)
     if getattr(args, "json", False):
         from pvatoms.io import dumps
         print(dumps(doc))

@@ -154,7 +154,7 @@ def launch(store: EmbeddedStore, max_jobs: int | None = None, fworker_name: str 
         t0 = time.perf_counter()
         os.chdir(launch_dir)
         try:
-            ran = Rocket(proxy, fworker, None).run()
+            ran = _run_rocket(Rocket(proxy, fworker, None))
         finally:
             os.chdir(home)
         fw = proxy.checked_out
@@ -168,6 +168,28 @@ def launch(store: EmbeddedStore, max_jobs: int | None = None, fworker_name: str 
             on_event("end", {"fw_id": fw.fw_id, "name": fw.name, "state": state,
                              "seconds": time.perf_counter() - t0, "counts": dict(proxy.counts)})
     return summary
+
+
+def _run_rocket(rocket) -> bool:
+    """Run a rocket in a daemon thread and wait for it. FireWorks' heartbeat thread inherits the
+    daemon flag, so Ctrl-C (KeyboardInterrupt in this thread) ends the launcher at once instead of
+    waiting an hour for the heartbeat; the interrupted firework is rerun by the next launcher."""
+    import threading
+    out: dict = {}
+
+    def target():
+        try:
+            out["ran"] = rocket.run()
+        except BaseException as exc:   # handed to the waiting thread
+            out["error"] = exc
+
+    worker = threading.Thread(target=target, name="pvatoms-rocket", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.2)
+    if "error" in out:
+        raise out["error"]
+    return bool(out.get("ran"))
 
 
 def _remove_if_empty(folder: Path) -> None:
