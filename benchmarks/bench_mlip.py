@@ -37,7 +37,7 @@ def neb_case(backend, reps, n_images, repeat):
     br = perfect.get_chemical_symbols().index("Br")
     a, b = vacancy_hop(perfect, br, nearest_vacancy_hops(perfect, br)[0][0])
     images = [a.copy() for _ in range(n_images + 1)] + [b.copy()]
-    NEB(images).interpolate(mic=True)
+    NEB(images, method="improvedtangent").interpolate(mic=True)
     for im in images:
         im.calc = backend.calculator()
     band = NEB(images, climb=True, allow_shared_calculator=False, method="improvedtangent")

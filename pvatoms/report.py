@@ -107,6 +107,45 @@ def overhead(root: Path, wall_time: float, since: float) -> dict:
             "fraction": other / wall_time if wall_time else 0.0}
 
 
+INVOCATIONS = "invocations.json"
+
+
+def record_invocation(root: Path, ov: dict, since: float) -> list[dict]:
+    """Append this invocation's timing to ``invocations.json`` in the run folder (atomically) and
+    return the whole history, so that a resumed or repeated run keeps the figures of the runs that
+    did the computing."""
+    from pvatoms.results import write_json_atomic
+    path = Path(root) / INVOCATIONS
+    try:
+        history = json.loads(path.read_text())
+    except (OSError, ValueError):
+        history = []
+    history.append({"started": _dt.datetime.fromtimestamp(since).isoformat(timespec="seconds"), **ov})
+    write_json_atomic(path, history)
+    return history
+
+
+def _totals(history: list[dict]) -> dict:
+    """Wall time, calculation time and overhead summed over the invocations that computed something."""
+    runs = [h for h in history if h["calculations"] > 0]
+    wall = sum(h["wall_time"] for h in runs)
+    calc = sum(h["calculations"] for h in runs)
+    return {"invocations": len(runs), "wall_time": wall, "calculations": calc, "overhead": wall - calc,
+            "fraction": (wall - calc) / wall if wall else 0.0}
+
+
+def _overhead_line(ov: dict, history: list[dict]) -> str:
+    line = (f"This invocation: {ov['wall_time']:.1f} s, of which {ov['calculations']:.1f} s inside "
+            f"calculations; pipeline overhead {ov['overhead']:.1f} s = {ov['fraction'] * 100:.1f} % of the "
+            "wall time.")
+    tot = _totals(history)
+    if tot["invocations"] and (tot["invocations"] > 1 or ov["calculations"] == 0):
+        line += (f" Over the {tot['invocations']} invocation(s) that computed (`{INVOCATIONS}`): "
+                 f"{tot['wall_time']:.1f} s, {tot['calculations']:.1f} s inside calculations, pipeline "
+                 f"overhead {tot['fraction'] * 100:.1f} %.")
+    return line
+
+
 def _section_structures(root: Path, structures: dict) -> list[str]:
     out = ["## 1. Structures", "",
            "| file | formula | atoms | space group | regions |", "|---|---|---|---|---|"]
@@ -274,12 +313,11 @@ def write_report(root, structures: dict, wall_time: float, quick: bool = False, 
     md += _section_electronic(root, facts)
     md += _meaning(facts)
     ov = overhead(root, wall_time, since)
+    history = record_invocation(root, ov, since)
     jobs = _job_docs(root)
     failed = [d for d in jobs if d.get("status") == "failed"]
-    md += ["---", "", f"*{len(jobs)} calculations ({len(failed)} failed). This invocation: {ov['wall_time']:.1f} s, "
-           f"of which {ov['calculations']:.1f} s inside calculations; pipeline overhead {ov['overhead']:.1f} s "
-           f"= {ov['fraction'] * 100:.1f} % of the wall time. Models: "
-           + "; ".join(sorted({_prov(d) for d in jobs})) + ".*", ""]
+    md += ["---", "", f"*{len(jobs)} calculations ({len(failed)} failed). " + _overhead_line(ov, history)
+           + " Models: " + "; ".join(sorted({_prov(d) for d in jobs})) + ".*", ""]
     text = "\n".join(md)
     (root / "REPORT.md").write_text(text)
     import markdown
@@ -291,5 +329,6 @@ def write_report(root, structures: dict, wall_time: float, quick: bool = False, 
     (root / "report.html").write_text(html)
     head = " ".join(_meaning(facts)[2:3])
     return {"report": str(root / "REPORT.md"), "html": str(root / "report.html"), "overhead": ov,
+            "overhead_all_runs": _totals(history),
             "facts": facts, "failed": [str(d["_path"]) for d in failed], "headline": head,
             "launched": launched or {}}

@@ -62,3 +62,9 @@ def test_quick_demo_interrupt_resume_and_rerun(tmp_path):
     again = subprocess.run(PVATOMS + ["demo", "--quick", "-o", str(run)], cwd=tmp_path,
                            capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and time.time() - t0 < 60
+    # the rerun computed nothing; the report keeps the overhead of the invocation that computed
+    history = json.loads((run / "invocations.json").read_text())
+    assert len(history) == 2 and history[-1]["calculations"] == 0 < history[0]["calculations"]
+    totals = json.loads((run / "summary.json").read_text())["overhead_all_runs"]
+    assert totals["invocations"] == 1 and totals["wall_time"] == pytest.approx(history[0]["wall_time"])
+    assert "Over the 1 invocation(s) that computed" in (run / "REPORT.md").read_text()

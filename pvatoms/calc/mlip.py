@@ -19,6 +19,7 @@ import functools
 import importlib
 import os
 import sys
+import warnings
 from pathlib import Path
 
 from pvatoms.errors import InputError
@@ -44,11 +45,20 @@ def _load(kind: str, model: str, device: str):
         return _load_model(kind, model, device)
 
 
+def _sevennet_calculator(device: str, **kwargs):
+    """A SevenNetCalculator; on the CPU without its note about GPU tensor-product accelerators
+    (cuEquivariance, FlashTP), which only apply on CUDA."""
+    from sevenn.calculator import SevenNetCalculator
+    with warnings.catch_warnings():
+        if device == "cpu":
+            warnings.filterwarnings("ignore", message="No tensor product accelerator")
+        return SevenNetCalculator(device=device, **kwargs)
+
+
 def _load_model(kind: str, model: str, device: str):
     if kind == "sevennet":
         import sevenn
-        from sevenn.calculator import SevenNetCalculator
-        calc = SevenNetCalculator(model=model, device=device)
+        calc = _sevennet_calculator(device, model=model)
         return calc.model, f"SevenNet {model}", sevenn.__version__
     if kind == "chgnet":
         import chgnet
@@ -105,9 +115,8 @@ class MLIPBackend:
                              f"compute charge {charge:+d}. Use backend 'gpaw' or 'vasp' for charged defects.")
         kind = self._kind()
         if kind == "sevennet":
-            from sevenn.calculator import SevenNetCalculator
             model, _, _ = _load("sevennet", self.model, self.device)
-            return SevenNetCalculator(model=model, file_type="model_instance", device=self.device)
+            return _sevennet_calculator(self.device, model=model, file_type="model_instance")
         if kind == "chgnet":
             from chgnet.model import CHGNetCalculator
             model, _, _ = _load("chgnet", self.model, self.device)

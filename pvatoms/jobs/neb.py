@@ -135,7 +135,7 @@ def _neb_body(initial, final, backend, s):
                 images = None
         if images is None:
             images = [ends[0].copy()] + [ends[0].copy() for _ in range(s["n_images"])] + [ends[1].copy()]
-            NEB(images).interpolate(method="idpp", mic=True)
+            NEB(images, method="improvedtangent").interpolate(method="idpp", mic=True)
         images = [attach(im, backend, folder) for im in images]
         band = NEB(images, climb=s["climb"], allow_shared_calculator=False, method="improvedtangent")
         with Trajectory(traj_path, "a") as traj:

@@ -50,7 +50,7 @@ def vasp_neb_body(initial: Atoms, final: Atoms, backend, n_images: int):
     def body(doc, folder: Path):
         if not _has_outputs(folder, "neb"):
             images = [initial.copy()] + [initial.copy() for _ in range(n_images)] + [final.copy()]
-            NEB(images).interpolate(method="idpp", mic=True)
+            NEB(images, method="improvedtangent").interpolate(method="idpp", mic=True)
             backend.prepare("neb", None, folder, images=images)
             backend.execute(folder, "neb")
         else:
