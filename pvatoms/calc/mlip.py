@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib
+import io
 import os
 import sys
 import warnings
@@ -120,7 +121,7 @@ class MLIPBackend:
         if kind == "chgnet":
             from chgnet.model import CHGNetCalculator
             model, _, _ = _load("chgnet", self.model, self.device)
-            with _quiet():
+            with contextlib.redirect_stdout(io.StringIO()):   # "CHGNet will run on cpu", per calculator
                 return CHGNetCalculator(model=model, use_device=self.device)
         if kind == "mace":
             try:
