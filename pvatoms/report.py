@@ -102,6 +102,11 @@ def overhead(root: Path, wall_time: float, since: float) -> dict:
     for d in _job_docs(root):
         if str(d["_path"]) in nested and _dt.datetime.fromisoformat(d["created"]).timestamp() >= since:
             calc -= d.get("wall_time") or 0.0
+    return _split(wall_time, calc)
+
+
+def _split(wall_time: float, calc: float) -> dict:
+    """Wall time (s), the part inside calculations (s), the rest (pipeline overhead, s) and its fraction."""
     other = max(wall_time - calc, 0.0)
     return {"wall_time": wall_time, "calculations": calc, "overhead": other,
             "fraction": other / wall_time if wall_time else 0.0}
@@ -128,17 +133,15 @@ def record_invocation(root: Path, ov: dict, since: float) -> list[dict]:
 def _totals(history: list[dict]) -> dict:
     """Wall time, calculation time and overhead summed over the invocations that computed something."""
     runs = [h for h in history if h["calculations"] > 0]
-    wall = sum(h["wall_time"] for h in runs)
-    calc = sum(h["calculations"] for h in runs)
-    return {"invocations": len(runs), "wall_time": wall, "calculations": calc, "overhead": wall - calc,
-            "fraction": (wall - calc) / wall if wall else 0.0}
+    return {"invocations": len(runs), **_split(sum(h["wall_time"] for h in runs),
+                                               sum(h["calculations"] for h in runs))}
 
 
-def _overhead_line(ov: dict, history: list[dict]) -> str:
+def _overhead_line(ov: dict, tot: dict) -> str:
+    """The footer sentence: this invocation, plus the totals (``_totals``) where they differ from it."""
     line = (f"This invocation: {ov['wall_time']:.1f} s, of which {ov['calculations']:.1f} s inside "
             f"calculations; pipeline overhead {ov['overhead']:.1f} s = {ov['fraction'] * 100:.1f} % of the "
             "wall time.")
-    tot = _totals(history)
     if tot["invocations"] and (tot["invocations"] > 1 or ov["calculations"] == 0):
         line += (f" Over the {tot['invocations']} invocation(s) that computed (`{INVOCATIONS}`): "
                  f"{tot['wall_time']:.1f} s, {tot['calculations']:.1f} s inside calculations, pipeline "
@@ -313,10 +316,10 @@ def write_report(root, structures: dict, wall_time: float, quick: bool = False, 
     md += _section_electronic(root, facts)
     md += _meaning(facts)
     ov = overhead(root, wall_time, since)
-    history = record_invocation(root, ov, since)
+    totals = _totals(record_invocation(root, ov, since))
     jobs = _job_docs(root)
     failed = [d for d in jobs if d.get("status") == "failed"]
-    md += ["---", "", f"*{len(jobs)} calculations ({len(failed)} failed). " + _overhead_line(ov, history)
+    md += ["---", "", f"*{len(jobs)} calculations ({len(failed)} failed). " + _overhead_line(ov, totals)
            + " Models: " + "; ".join(sorted({_prov(d) for d in jobs})) + ".*", ""]
     text = "\n".join(md)
     (root / "REPORT.md").write_text(text)
@@ -329,6 +332,6 @@ def write_report(root, structures: dict, wall_time: float, quick: bool = False, 
     (root / "report.html").write_text(html)
     head = " ".join(_meaning(facts)[2:3])
     return {"report": str(root / "REPORT.md"), "html": str(root / "report.html"), "overhead": ov,
-            "overhead_all_runs": _totals(history),
+            "overhead_all_runs": totals,
             "facts": facts, "failed": [str(d["_path"]) for d in failed], "headline": head,
             "launched": launched or {}}
