@@ -9,7 +9,8 @@
    migration barrier (climbing-image NEB).
 4. GPAW PBE: the bulk gap, and the VBM/CBM densities of a small RP/perovskite boundary model with
    the localization analysis across the boundary.
-5. Writes ``REPORT.md`` and ``report.html`` (see :mod:`pvatoms.report`).
+5. Writes ``REPORT.md`` and ``report.html`` (see :mod:`pvatoms.reports`) from the analysis
+   documents, found through the run's study index (``studies.json``).
 
 A second run finds every calculation finished and only rewrites the report; an interrupted run
 (Ctrl-C, kill) resumes where it stopped. Layout of the run folder: see the README.
@@ -73,7 +74,7 @@ def build_structures(outdir: Path) -> dict:
     vac = B.point_defects(pnma, vacancies=["Br", "Pb", "Cs"], supercell=(2, 2, 2))
     write_defect_set(vac, B.defects_supercell(pnma, (2, 2, 2)), sdir / "vacancies")
     docs["vacancies"] = [d.as_dict() for d in vac]
-    from pvatoms.report import picture
+    from pvatoms.reports import picture
     fdir.mkdir(parents=True, exist_ok=True)
     picture(interface.repeat((1, 2, 1)), fdir / "interface.png", by_region=True)   # stacking vertical
     nc = _nanocrystal()
@@ -95,13 +96,22 @@ def _nanocrystal():
                        pb_cluster=0.6, seed=1)
 
 
+#: (study, step) of the bulk-gap calculation in :func:`study_specs`
+BULK_GAP = ("bulk-gap", "bulk-gap")
+
+
 def run(outdir: Path, quick: bool = False, as_json: bool = False) -> dict:
     """Run (or resume) the demo in ``outdir``; returns the summary (also in summary.json)."""
-    from pvatoms.fw.commands import Progress
+    import contextlib
+
+    import fireworks.core.rocket as rocket_module
+
     from pvatoms.fw.launcher import launch
+    from pvatoms.fw.progress import Progress
     from pvatoms.fw.store import EmbeddedStore
-    from pvatoms.fw.workflows import build_workflow
-    from pvatoms.report import write_report
+    from pvatoms.fw.workflows import to_workflow
+    from pvatoms.reports import write_index, write_report
+    from pvatoms.studies import plan_study, study_from_dict
 
     t0 = time.perf_counter()
     outdir = Path(outdir).resolve()
@@ -111,26 +121,25 @@ def run(outdir: Path, quick: bool = False, as_json: bool = False) -> dict:
     say(f"  structures and pictures written to {outdir / 'structures'}, {outdir / 'figures'}")
     store = EmbeddedStore(outdir / "store")
     studies = outdir / "studies"
+    graphs = [plan_study(study_from_dict(spec, base=outdir, folder=studies / spec["folder"]))
+              for spec in study_specs(quick)]
+    write_index(outdir, [g.index() for g in graphs])
     submitted = []
-    for spec in study_specs(quick):
-        spec = dict(spec, folder=str(studies / spec["folder"]), _base=str(outdir))
-        wf, notes = build_workflow(spec)
+    for graph in graphs:
+        wf = to_workflow(graph)
         with store.launchpad() as lp:
             if lp.workflows.find_one({"name": wf.name}) is None:
                 lp.add_wf(wf)
                 submitted.append(wf.name)
-        for n in notes:
+        for n in graph.notes:
             say(f"  note: {n}")
     say(f"  workflows submitted: {', '.join(submitted) or 'none new (resuming)'}")
-    import contextlib
-
-    import fireworks.core.rocket as rocket_module
     rocket_module.ROCKET_STREAM_LOGLEVEL = "WARNING"
     with contextlib.redirect_stdout(sys.stderr):
         launched = launch(store, on_event=Progress(quiet=as_json))
     elapsed = time.perf_counter() - t0
-    doc = write_report(outdir, structures=structures, wall_time=elapsed, quick=quick,
-                       launched=launched)
+    doc = write_report(outdir, structures=structures, wall_time=elapsed, quick=quick, launched=launched,
+                       bulk_gap=BULK_GAP)
     (outdir / "summary.json").write_text(dumps(doc))
     say(f"\n{doc['headline']}\nreport: {outdir / 'REPORT.md'} and {outdir / 'report.html'} "
         f"({elapsed:.0f} s; pipeline overhead {doc['overhead']['fraction'] * 100:.1f} %)")

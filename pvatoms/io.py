@@ -9,14 +9,15 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import ase.io
 import numpy as np
 from ase import Atoms
 
-from pvatoms.build.common import check_no_overlap
 from pvatoms.errors import InputError
+from pvatoms.geometry import check_no_overlap
 
 FORMATS = {".extxyz": "extxyz", ".xyz": "extxyz", ".cif": "cif", ".vasp": "vasp", ".poscar": "vasp"}
 VASP_NAMES = ("POSCAR", "CONTCAR")
@@ -104,6 +105,53 @@ def _jsonable(obj):
     raise TypeError(f"not JSON serializable: {type(obj).__name__}")
 
 
+def to_jsonable(obj):
+    """Convert numpy scalars/arrays (recursively) to plain Python for JSON."""
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def write_json_atomic(path, doc) -> Path:
+    """Write JSON to ``path`` atomically: temporary file in the same folder, fsync, rename.
+    A reader sees the old file or the new one, never a torn one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w") as fh:
+        json.dump(to_jsonable(doc), fh, indent=1)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def read_json(path, what: str | None = None):
+    """The JSON content of ``path``; :class:`InputError` naming the file when it is missing or not
+    valid JSON (a torn or truncated file)."""
+    path = Path(path)
+    what = what or str(path)
+    try:
+        with open(path) as fh:
+            return json.load(fh)
+    except FileNotFoundError:
+        raise InputError(f"{what}: no such file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{what} is not readable JSON ({type(exc).__name__}: {exc}); it may be truncated") from None
+
+
 def dumps(doc) -> str:
     """JSON text of a report dict (numpy values converted)."""
     return json.dumps(doc, indent=2, default=_jsonable)
@@ -135,3 +183,44 @@ def write_defect_set(defects, perfect: Atoms, outdir, fmt: str = "extxyz", extra
     tmp.write_text(dumps(index))
     tmp.replace(outdir / "defects.json")
     return index
+
+
+# ---------------------------------------------------------------- grids: cube files, potentials
+
+def write_cube(path, atoms: Atoms, density: np.ndarray) -> Path:
+    """Write ``density`` (electrons/Å³, periodic grid spanning the cell) as a Gaussian cube file
+    in electrons/Bohr³, the unit cube readers expect."""
+    from ase.units import Bohr
+    path = Path(path)
+    ase.io.write(str(path), atoms, format="cube", data=np.asarray(density) * Bohr ** 3)
+    return path
+
+
+def read_cube(path) -> tuple[np.ndarray, Atoms]:
+    """Read a cube file written by :func:`write_cube`: (density in electrons/Å³, atoms)."""
+    from ase.io.cube import read_cube_data
+    from ase.units import Bohr
+    data, atoms = read_cube_data(str(path))
+    return data / Bohr ** 3, atoms
+
+
+def write_potential(path, potential, cell) -> Path:
+    """Save an electrostatic potential (3D array, eV — the potential energy of an electron, as
+    in a LOCPOT) and its cell (3x3, Å) as ``.npz`` (for finite-size corrections). For GPAW::
+
+        v, cell = pvatoms.calc.gpaw_calc.electrostatic_potential(calc)
+        write_potential(folder / "potential.npz", v, cell); doc["files"]["potential"] = "potential.npz"
+    """
+    v = np.asarray(potential, dtype=float)
+    if v.ndim != 3:
+        raise InputError(f"potential must be a 3D grid, got shape {v.shape}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, potential=v, cell=np.asarray(cell, dtype=float))
+    return path
+
+
+def read_potential_file(path) -> tuple[np.ndarray, np.ndarray]:
+    """(potential grid in eV, cell in Å) from a file written by :func:`write_potential`."""
+    with np.load(path) as data:
+        return np.asarray(data["potential"]), np.asarray(data["cell"])

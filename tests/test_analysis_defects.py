@@ -27,13 +27,13 @@ import numpy as np
 import pytest
 from scipy.optimize import brentq, linprog
 
-from pvatoms.analysis.chempots import (COMPETING_PHASES, chemical_potential_limits, competing_phases)
-from pvatoms.analysis.defects import (DefectThermodynamics, defect_site, formation_energy,
-                                      freysoldt_correction, read_potential, read_result,
-                                      transition_levels_from_lines)
+from pvatoms.analysis.chempots import chemical_potential_limits
+from pvatoms.analysis.defects import (DefectThermodynamics, analyse_defects, defect_site, formation_energy,
+                                      freysoldt_correction, read_potential, transition_levels_from_lines)
 from pvatoms.build import cspbbr3, point_defects
+from pvatoms.build.competing import COMPETING_PHASES, competing_phases
 from pvatoms.errors import InputError
-from pvatoms.results import atoms_from_dict, atoms_to_dict, new_document, save
+from pvatoms.schema import atoms_from_dict, atoms_to_dict, new_document, read_result, save
 
 CDTE = Path(__file__).parent / "data" / "vasp" / "cdte"
 SYNTH = {"name": "synthetic", "model": "invented test energies", "version": None, "device": None,
@@ -328,6 +328,9 @@ def test_transition_level_is_where_the_lines_cross(host, phase_docs):
     lines = {1: 0.0, 0: 1.5, -1: 1.0}
     assert [(t["q1"], t["q2"]) for t in transition_levels_from_lines(lines)] == [(1, -1)]
     assert transition_levels_from_lines(lines)[0]["level"] == pytest.approx(0.5)
+    # all lines through one point: only the extreme charge states are ever stable
+    lines = {2: 0.0, 1: 0.5, 0: 1.0, -1: 1.5}
+    assert [(t["q1"], t["q2"], t["level"]) for t in transition_levels_from_lines(lines)] == [(2, -1, 0.5)]
 
 
 # ---------------------------------------------------------------- (4) unstable host
@@ -397,7 +400,7 @@ def test_inconsistent_inputs_raise_input_error(host, phase_docs):
 # ---------------------------------------------------------------- the command
 
 def test_command_sorts_results_and_writes_outputs(host, phase_docs, tmp_path):
-    from pvatoms import cli_analysis_defects
+    from pvatoms.cli.analyse import add_defects_arguments, run_defects
 
     atoms, bulk = host
     vbr = point_defects(atoms, vacancies=["Br"])[0].atoms
@@ -409,9 +412,9 @@ def test_command_sorts_results_and_writes_outputs(host, phase_docs, tmp_path):
         save(make_doc(vbr, bulk["energy"] + de, q), tmp_path / "runs" / f"vbr{q}")
         folders.append(tmp_path / "runs" / f"vbr{q}")
     parser = argparse.ArgumentParser()
-    cli_analysis_defects.add_arguments(parser)
+    add_defects_arguments(parser)
     args = parser.parse_args([str(f) for f in folders] + ["-o", str(tmp_path / "out"), "--correction", "none"])
-    summary = cli_analysis_defects.run(args)
+    summary = run_defects(args)
     assert summary["status"] == "completed" and summary["bulk"] == "bulk"
     assert sorted(summary["defects"]) == ["vbr0", "vbr1"]
     out = tmp_path / "out"
@@ -421,17 +424,26 @@ def test_command_sorts_results_and_writes_outputs(host, phase_docs, tmp_path):
         assert (out / f).is_file(), f
     assert len(list(out.glob("formation_energy_*.png"))) == len(summary["chemical_potentials"]["limits"])
     assert json.loads((out / "chempots.json").read_text())["named"]["Br-rich"]
+    # the analysis document: typed, saved as summary.json, the same as the analysis by role
+    assert summary["kind"] == "defects" and summary["schema"] == "pvatoms.analysis/1"
+    assert json.loads((out / "summary.json").read_text()) == summary
+    vbr_docs = [read_result(tmp_path / "runs" / f"vbr{q}") for q in (1, 0)]
+    direct = analyse_defects(tmp_path / "direct", bulk=bulk, defects=vbr_docs, phases=list(phase_docs.values()),
+                             correction="none")
+    assert direct["transition_levels"] == summary["transition_levels"]
+    assert direct["formation_energies"] == summary["formation_energies"]
+    assert json.loads((tmp_path / "direct" / "summary.json").read_text()) == direct
     # no bulk among the results
     args = parser.parse_args([str(f) for f in folders if f.name != "bulk"] + ["-o", str(tmp_path / "o2")])
     with pytest.raises(InputError, match="missing bulk"):
-        cli_analysis_defects.run(args)
+        run_defects(args)
     read_result(folders[0])
 
 
 def test_gpaw_style_potential_gives_the_locpot_correction(cdte_docs, tmp_path):
     """The GPAW route (3D array in eV + cell, saved with write_potential) reproduces the LOCPOT
     route exactly: the real CdTe LOCPOT grids are stored as such arrays here."""
-    from pvatoms.analysis.defects import write_potential
+    from pvatoms.io import write_potential
 
     bulk, vcd = cdte_docs
     docs = []
@@ -459,3 +471,27 @@ def test_kumagai_without_pydefect_says_so(host, phase_docs):
     with pytest.raises(InputError, match="pydefect"):
         DefectThermodynamics(bulk, [make_doc(vbr, bulk["energy"] + 2.0, charge=1)], limits,
                              correction="kumagai", dielectric=4.2)
+
+
+# ---------------------------------------------------------------- layering
+
+def test_analysis_imports_only_base_modules():
+    """pvatoms.analysis imports only the base modules and itself (re-export shims for moved
+    functions, marked '# moved:', excepted)."""
+    import ast
+
+    import pvatoms
+    allowed = ("pvatoms.errors", "pvatoms.geometry", "pvatoms.io", "pvatoms.schema", "pvatoms.reference",
+               "pvatoms.analysis")
+    root = Path(pvatoms.__file__).parent / "analysis"
+    bad = []
+    for path in sorted(root.rglob("*.py")):
+        lines = path.read_text().splitlines()
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            for name in names:
+                if (name == "pvatoms" or name.startswith("pvatoms.")) and not name.startswith(allowed) \
+                        and "# moved:" not in lines[node.lineno - 1]:
+                    bad.append(f"{path.relative_to(root)}:{node.lineno} imports {name}")
+    assert not bad, bad

@@ -9,16 +9,16 @@ import json
 import numpy as np
 import pytest
 
-from pvatoms import results
+from pvatoms import schema
 from pvatoms.analysis.localization import (analyse_band_edges, analyse_densities, edge_statement, ipr,
                                            locate, periodic_centroid, periodic_offset, planar_average,
                                            region_fractions, region_grid, stacking_geometry,
                                            volume_fractions)
 from pvatoms.build import cspbbr3, point_defects, rp_interface
-from pvatoms.cli_analysis import add_band_edges_arguments, run_band_edges
+from pvatoms.cli.analyse import add_band_edges_arguments, run_band_edges
 from pvatoms.errors import InputError
 from pvatoms.jobs.band_edges import fractions as job_fractions
-from pvatoms.jobs.band_edges import write_cube
+from pvatoms.io import write_cube
 
 SHAPE = (12, 12, 96)
 
@@ -62,15 +62,15 @@ def centres(atoms):
 def make_result(folder, atoms, densities, cube_atoms=None, status="completed", job="band-edges"):
     """A band-edges result folder: cube files + result.json, as the band-edge job leaves them."""
     folder.mkdir(parents=True, exist_ok=True)
-    doc = results.new_document(job, {"name": "synthetic", "model": "gaussian test densities",
+    doc = schema.new_document(job, {"name": "synthetic", "model": "gaussian test densities",
                                      "version": None}, atoms)
-    doc.update(status=status, structure=results.atoms_to_dict(atoms),
+    doc.update(status=status, structure=schema.atoms_to_dict(atoms),
                reason=None if status == "completed" else "KohnShamConvergenceError: SCF did not converge")
     for name, rho in densities.items():
         vol = atoms.get_volume()
         write_cube(folder / f"{name}.cube", cube_atoms or atoms, rho / (rho.mean() * vol))
         doc["files"][name] = f"{name}.cube"
-    results.save(doc, folder)
+    schema.save(doc, folder)
     return folder
 
 
@@ -253,6 +253,8 @@ def test_band_edge_analysis_from_result_folders(iface, tmp_path):
     assert lines[0] == "z (A),region,vbm (e/A^3),cbm (e/A^3)" and len(lines) == SHAPE[2] + 1
     assert r"\toprule" in open(files["table"]["tex"]).read()
     assert json.load(open(files["report"]))["statements"]["boundary-edges"] == res["statement"]
+    assert json.load(open(files["report"])) == report
+    assert report["kind"] == "band-edges" and report["schema"] == "pvatoms.analysis/1"
 
 
 def test_inconsistent_band_edge_inputs_are_refused(iface, tmp_path):
@@ -281,7 +283,7 @@ def test_inconsistent_band_edge_inputs_are_refused(iface, tmp_path):
         analyse_band_edges([make_result(tmp_path / "other", iface, {"vbm": slab(iface, SHAPE, 3.0, 2.0)},
                                         cube_atoms=other)], out)
     with pytest.raises(InputError, match="needs the job folder"):
-        analyse_band_edges([copy.deepcopy(results.load(good))], out)
+        analyse_band_edges([copy.deepcopy(schema.load(good))], out)
 
 
 # ---------------------------------------------------------------- one real GPAW band-edge run

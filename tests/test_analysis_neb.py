@@ -9,9 +9,9 @@ import json
 import numpy as np
 import pytest
 
-from pvatoms import results
+from pvatoms import schema
 from pvatoms.analysis.neb import analyse_neb, fit_profile, hermite, neb_profile
-from pvatoms.cli_analysis import add_neb_arguments, run_neb
+from pvatoms.cli.analyse import add_neb_arguments, run_neb
 from pvatoms.errors import InputError
 
 
@@ -30,7 +30,7 @@ def neb_folder(tmp_path_factory):
 
 
 def _copy_result(doc, folder):
-    results.save(doc, folder)
+    schema.save(doc, folder)
     return folder
 
 
@@ -67,6 +67,8 @@ def test_fit_passes_through_images_with_slopes_minus_tangential_force():
             assert right == pytest.approx(-fi, abs=1e-4)
     assert "Hermite" in fit["fit"]
     assert fit["max_energy"] >= e.max() - 1e-12
+    # the curve (ase.utils.forcecurve.fit_raw) is the Hermite curve of these slopes
+    assert fit["energy"] == pytest.approx(hermite(s, e, -f_t, fit["s"]), abs=1e-9)
 
 
 def test_fit_refuses_a_non_increasing_coordinate():
@@ -77,7 +79,7 @@ def test_fit_refuses_a_non_increasing_coordinate():
 # ---------------------------------------------------------------- real NEB documents
 
 def test_profile_of_a_real_neb(neb_folder):
-    doc = results.load(neb_folder)
+    doc = schema.load(neb_folder)
     d = doc["data"]
     p = neb_profile(doc, "V_Br")
     assert p["relative_energies"] == pytest.approx(np.array(d["energies"]) - d["energies"][0], abs=1e-12)
@@ -103,7 +105,7 @@ def test_profile_of_a_real_neb(neb_folder):
 
 
 def test_barrier_table_numbers_equal_the_documents(neb_folder, tmp_path):
-    doc = results.load(neb_folder)
+    doc = schema.load(neb_folder)
     d = doc["data"]
     report = analyse_neb([neb_folder], tmp_path / "out")
     (row,) = report["rows"]
@@ -128,6 +130,8 @@ def test_barrier_table_numbers_equal_the_documents(neb_folder, tmp_path):
         assert open(path, "rb").read(4) == magic
     saved = json.load(open(files["report"]))
     assert saved["rows"][0]["E_b forward (eV)"] == d["barrier_forward"]
+    assert saved["kind"] == report["kind"] == "neb" and saved["schema"] == "pvatoms.analysis/1"
+    assert saved == report
 
 
 def test_several_results_labels_and_the_cli(neb_folder, tmp_path):
@@ -144,11 +148,11 @@ def test_several_results_labels_and_the_cli(neb_folder, tmp_path):
 
 def test_document_without_forces_or_coordinates_gets_a_monotone_fit(neb_folder, tmp_path):
     """As a parsed VASP NEB: energies and images only."""
-    doc = copy.deepcopy(results.load(neb_folder))
+    doc = copy.deepcopy(schema.load(neb_folder))
     for key in ("reaction_coordinate", "forces_along_path", "hop_distance", "moving_element"):
         doc["data"].pop(key)
     p = neb_profile(doc, "vasp-like")
-    ref = results.load(neb_folder)["data"]
+    ref = schema.load(neb_folder)["data"]
     assert "PCHIP" in p["fit"] and p["forces_along_path"] is None
     assert p["reaction_coordinate"] == pytest.approx(ref["reaction_coordinate"], abs=1e-6)
     assert p["hop_distance"] == pytest.approx(ref["hop_distance"], abs=1e-6)
@@ -163,9 +167,9 @@ def test_document_without_forces_or_coordinates_gets_a_monotone_fit(neb_folder, 
 def test_inconsistent_inputs_are_refused(neb_folder, tmp_path):
     with pytest.raises(InputError, match="'relax' result, not 'neb'"):
         analyse_neb([neb_folder / "initial"], tmp_path / "a")       # an endpoint relaxation
-    with pytest.raises(InputError, match="no result document"):
+    with pytest.raises(InputError, match="no such result folder or file"):
         analyse_neb([tmp_path / "nowhere"], tmp_path / "a")
-    failed = copy.deepcopy(results.load(neb_folder))
+    failed = copy.deepcopy(schema.load(neb_folder))
     failed.update(status="failed", reason="NotConverged: NEB did not reach fmax")
     bad = _copy_result(failed, tmp_path / "failed")
     with pytest.raises(InputError, match="'failed', not completed.*NotConverged"):
@@ -174,7 +178,7 @@ def test_inconsistent_inputs_are_refused(neb_folder, tmp_path):
     assert len(report["rows"]) == 1 and "NotConverged" in report["skipped"][0]
     with pytest.raises(InputError, match="none of the neb results completed"):
         analyse_neb([bad], tmp_path / "c", skip_failed=True)
-    broken = copy.deepcopy(results.load(neb_folder))
+    broken = copy.deepcopy(schema.load(neb_folder))
     broken["data"]["forces_along_path"] = broken["data"]["forces_along_path"][:-1]
     with pytest.raises(InputError, match="forces_along_path has 4 entries for 5 image energies"):
         analyse_neb([_copy_result(broken, tmp_path / "broken")], tmp_path / "d")

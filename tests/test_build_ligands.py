@@ -4,7 +4,6 @@ Distances are measured here with plain numpy (minimum image in the slab plane)."
 
 import json
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -84,6 +83,39 @@ def test_library_holds_the_ligands_with_geometry_charge_and_anchors():
     c, o1, o2 = (ac.atoms.positions[ac.anchors[k]] for k in ("C", "O1", "O2"))
     assert 1.2 < np.linalg.norm(o1 - c) < 1.32 and 1.2 < np.linalg.norm(o2 - c) < 1.32
     assert get_ligand("MA").name == "methylammonium" and get_ligand("DDAB").counterion == "Br"
+
+
+def test_rotation_helpers_are_the_rotations_scipy_makes():
+    """The pose rotations are written out for bit-for-bit reproducible builds (see
+    pvatoms.build.ligands.pose); they agree with scipy's Rotation to round-off."""
+    from scipy.spatial.transform import Rotation
+
+    from pvatoms.build.ligand_library import rotation_between
+    from pvatoms.build.ligands.pose import Mode, rx, ry, rz, template
+    rng = np.random.default_rng(0)
+    g = rng.uniform(-7.0, 7.0, (50, 3))
+    assert np.allclose(rz(g[:, 0]) @ ry(g[:, 1]) @ rz(g[:, 2]), Rotation.from_euler("ZYZ", g).as_matrix(),
+                       atol=1e-12)
+    assert np.allclose(rz(g[:, 0]) @ rx(g[:, 1]), Rotation.from_euler("ZX", g[:, :2]).as_matrix(), atol=1e-12)
+    for a, b in rng.normal(size=(20, 2, 3)):
+        assert np.allclose(rotation_between(a, b), Rotation.align_vectors(b[None], a[None])[0].as_matrix(),
+                           atol=1e-12)
+    z = np.array([0.0, 0.0, 1.0])
+    R = rotation_between(z, -z)                                    # antiparallel: a proper 180 deg turn
+    assert np.allclose(R @ z, -z) and np.isclose(np.linalg.det(R), 1.0)
+    # NH3 rotor of methylammonium: the three N-H turned about an axis through N by g[6]
+    ma = get_ligand("methylammonium")
+    X, n = ma.atoms.positions, ma.anchors["N"]
+    k = rng.normal(size=3)
+    k /= np.linalg.norm(k)
+    m = Mode("a-site", X, np.arange(len(X)), np.array(ma.atoms.get_chemical_symbols()), np.zeros(3),
+             rotor=(X[n].copy(), k, np.array(ma.nh)))
+    w = rng.uniform(-np.pi, np.pi, 5)
+    p = np.zeros((5, 7))
+    p[:, 6] = w
+    turned = template(m, p)[:, list(ma.nh)]
+    ref = X[n] + np.einsum("pij,hj->phi", Rotation.from_rotvec(w[:, None] * k).as_matrix(), X[list(ma.nh)] - X[n])
+    assert np.allclose(turned, ref, atol=1e-12)
 
 
 @pytest.mark.parametrize("name,min_len", [("oleylammonium", 15.0), ("oleate", 15.0), ("sulfobetaine-18", 25.0)])
@@ -255,7 +287,8 @@ def test_bad_input(csbr, pbbr2):
 
 
 def cli(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "pvatoms.cli_surfaces", *map(str, args)], cwd=cwd,
+    from conftest import PVATOMS   # the installed pvatoms command
+    return subprocess.run([*PVATOMS, *map(str, args)], cwd=cwd,
                           capture_output=True, text=True, timeout=300)
 
 

@@ -4,7 +4,6 @@ a ligand shell (count = coverage x sites), minimum distances with a KD-tree, bad
 
 import json
 import subprocess
-import sys
 import time
 
 import numpy as np
@@ -162,7 +161,8 @@ def test_bad_input():
 
 
 def test_cli_nanocrystal(tmp_path):
-    p = subprocess.run([sys.executable, "-m", "pvatoms.cli_surfaces", "build", "nanocrystal", "--edge", "4",
+    from conftest import PVATOMS   # the installed pvatoms command
+    p = subprocess.run([*PVATOMS, "build", "nanocrystal", "--edge", "4",
                         "--ligand", "methylammonium", "--coverage", "0.5", "--rp-inclusion", "1",
                         "--pb-cluster", "0.6", "-o", "dot.extxyz", "--json"],
                        cwd=tmp_path, capture_output=True, text=True, timeout=300)
@@ -174,6 +174,6 @@ def test_cli_nanocrystal(tmp_path):
     from pvatoms.io import read_structure
     back = read_structure(tmp_path / "dot.extxyz", check_overlap=False)
     assert len(back) == doc["natoms"] and "cluster" in set(back.arrays["region"])
-    bad = subprocess.run([sys.executable, "-m", "pvatoms.cli_surfaces", "build", "nanocrystal", "--edge", "3",
+    bad = subprocess.run([*PVATOMS, "build", "nanocrystal", "--edge", "3",
                           "--pb-cluster", "5", "-o", "x.extxyz"], cwd=tmp_path, capture_output=True, text=True)
     assert bad.returncode == 2 and "does not fit" in bad.stderr

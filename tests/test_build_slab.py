@@ -3,7 +3,6 @@ octahedra, vacuum, charge; RP slabs; Miller settings; bad input; the command."""
 
 import json
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -135,7 +134,8 @@ def test_bad_input_is_refused_with_the_choices(pnma):
 
 
 def cli(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "pvatoms.cli_surfaces", *map(str, args)], cwd=cwd,
+    from conftest import PVATOMS   # the installed pvatoms command
+    return subprocess.run([*PVATOMS, *map(str, args)], cwd=cwd,
                           capture_output=True, text=True, timeout=300)
 
 

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from conftest import PVATOMS
-from pvatoms.fw.commands import status
+from pvatoms.fw.operations import status
 from pvatoms.fw.launchpads import Target
 
 pytestmark = pytest.mark.slow

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pvatoms.errors import InputError
-from pvatoms.fw.commands import launch, report, rerun, status, submit
+from pvatoms.fw.operations import launch, report, rerun, status, submit
 from pvatoms.fw.launchpads import Target, load_mongo_launchpad
 from pvatoms.fw.store import EmbeddedStore
 from pvatoms.fw.workflows import build_workflow, load_spec

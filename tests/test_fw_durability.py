@@ -13,7 +13,7 @@ import bson.json_util
 import pytest
 
 from conftest import PVATOMS
-from pvatoms.fw.commands import status
+from pvatoms.fw.operations import status
 from pvatoms.fw.launchpads import Target
 
 SMOKE = Path(__file__).resolve().parents[1] / "workflows" / "smoke.yaml"

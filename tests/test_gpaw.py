@@ -14,7 +14,7 @@ from ase.units import Bohr
 
 pytest.importorskip("gpaw")
 
-from pvatoms import results  # noqa: E402
+from pvatoms import schema  # noqa: E402
 from pvatoms.build import cspbbr3  # noqa: E402
 from pvatoms.calc import get_backend  # noqa: E402
 from pvatoms.calc.gpaw_calc import (band_edges, electrostatic_potential, kpoint_mesh,  # noqa: E402
@@ -120,7 +120,7 @@ def test_vbm_on_br_cbm_on_pb(edges_run):
 
 def test_densities_have_the_crystal_symmetry(edges_run):
     """The three Br of the cubic cell are equivalent: each holds a third of the Br share."""
-    from pvatoms.jobs.band_edges import nearest_atom
+    from pvatoms.geometry import nearest_atom
     _, folder = edges_run
     rho, atoms = read_cube(folder / "vbm.cube")
     owner = nearest_atom(atoms, rho.shape)
@@ -149,7 +149,7 @@ def test_electrostatic_potential_and_gpw(restarted, tmp_path):
 
 def test_charged_cell_has_one_electron_fewer(tmp_path, cubic, edges_run):
     neutral, _ = edges_run
-    doc = run_band_edges(cubic, tmp_path, get_backend("gpaw"), bands=("vbm",), charge=1)
+    doc = run_band_edges(cubic, tmp_path, get_backend("gpaw", spin=False), bands=("vbm",), charge=1)
     assert doc["status"] == "completed", doc["reason"]
     assert doc["data"]["nelectrons"] == neutral["data"]["nelectrons"] - 1 == 43
     assert doc["data"]["settings"]["charge"] == 1
@@ -160,11 +160,27 @@ def test_charged_cell_has_one_electron_fewer(tmp_path, cubic, edges_run):
     assert be["gap"] == pytest.approx(neutral["band_edges"]["gap"], abs=0.2)
 
 
+def test_odd_electron_cells_are_spin_polarised_by_default(tmp_path):
+    """A 4-atom cubic cell without one Br holds 37 valence electrons (odd: Σ Z − q = 55 + 82 + 2·35 is
+    odd): spin-polarised with the default spin='auto'; the relaxation saves the potential and the
+    spin state it ran with. The same cell with q = +1 (36 electrons) is not polarised."""
+    from pvatoms.jobs import relax, static
+    cell = cspbbr3("cubic")
+    del cell[4]
+    backend = get_backend("gpaw", kpts=(1, 1, 1), ecut=250)
+    doc = relax(cell, tmp_path / "v0", backend=backend, defect=True, fmax=0.5, steps=2)
+    assert doc["data"]["nelect"] == 9 + 14 + 2 * 7 and doc["data"]["settings"]["defect"] is True
+    assert doc["data"]["spin"]["polarised"] is True and doc["band_edges"]["nspins"] == 2
+    assert doc["files"]["potential"] == "potential.npz" and (tmp_path / "v0" / "potential.npz").is_file()
+    plus = static(cell, tmp_path / "v+1", backend=backend, charge=1, defect=True)
+    assert plus["data"]["nelect"] == 36 and plus["data"]["spin"]["polarised"] is False
+
+
 def test_unconverged_scf_is_a_failed_document(tmp_path, cubic):
     doc = run_band_edges(cubic, tmp_path, get_backend("gpaw", maxiter=2))   # must not raise
     assert doc["status"] == "failed"
     assert "converge" in doc["reason"].lower() and "maxiter=2" in doc["reason"]
-    assert results.load(tmp_path)["status"] == "failed"
+    assert schema.load(tmp_path)["status"] == "failed"
 
 
 @pytest.mark.slow
@@ -211,7 +227,7 @@ def test_vasp_parchg_files_become_cubes(edges_run, tmp_path):
 def test_vasp_without_parchg_names_the_expected_files(tmp_path, cubic):
     with pytest.raises(InputError, match=r"PARCHG\.vbm\.ALLK"):
         run_band_edges(cubic, tmp_path, VaspFolder())
-    assert results.load(tmp_path)["status"] == "failed"
+    assert schema.load(tmp_path)["status"] == "failed"
 
 
 def test_vasp_backend_labels_and_vasprun(tmp_path):

@@ -10,7 +10,7 @@ from pvatoms.build import cspbbr3, defects_supercell
 from pvatoms.errors import InputError
 from pvatoms.jobs import neb, phonons, relax, static, vacancy_hop
 from pvatoms.jobs.neb import nearest_vacancy_hops
-from pvatoms.results import RESULT_FILE, SCHEMA, load
+from pvatoms.schema import RESULT_FILE, SCHEMA, load
 
 EXPERIMENT = np.array([8.244, 11.735, 8.198])
 

@@ -11,7 +11,7 @@ from pvatoms.build import cspbbr3
 from pvatoms.calc import get_backend
 from pvatoms.errors import InputError
 from pvatoms.jobs import static
-from pvatoms.results import load
+from pvatoms.schema import load
 
 CDTE = Path(__file__).parent / "data" / "vasp" / "cdte"
 

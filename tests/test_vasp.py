@@ -81,6 +81,13 @@ def case_static_vbr_plus(backend, folder):
     return backend.prepare("static", defect.atoms, folder, charge=+1)
 
 
+def case_relax_defect_vbr_neutral(backend, folder):
+    """Neutral V_Br: an odd-electron defect cell, relaxed with the defect conventions."""
+    from pvatoms.build import cspbbr3, point_defects
+    defect = point_defects(cspbbr3("pnma"), vacancies=["Br"], supercell=(2, 2, 2))[0]
+    return backend.prepare("relax", defect.atoms, folder, charge=0, defect=True)
+
+
 def case_band_edges_cubic(backend, folder):
     from pvatoms.build import cspbbr3
     return backend.prepare("band-edges", cspbbr3("cubic"), folder)
@@ -105,6 +112,7 @@ def case_static_soc_cubic(backend, folder):
 CASES = {
     "relax_pnma": (case_relax_pnma, {}),
     "static_vbr_plus": (case_static_vbr_plus, {}),
+    "relax_defect_vbr_neutral": (case_relax_defect_vbr_neutral, {}),
     "band_edges_cubic": (case_band_edges_cubic, {}),
     "neb_vbr_plus": (case_neb_vbr_plus, {}),
     "phonon_displacement": (case_phonon_displacement, {}),
@@ -217,6 +225,28 @@ def test_charged_vacancy_nelect(generated):
     assert incar["NSW"] == 0
 
 
+def test_defect_relax_conventions(generated):
+    """Defect cells: positions only at the host cell, symmetry off, LOCPOT written; the odd
+    electron count (1401, counted here independently) makes the cell a spin doublet."""
+    incar = _incar(generated / "relax_defect_vbr_neutral" / "INCAR")
+    assert incar["ISIF"] == 2 and incar["ISYM"] == 0 and incar["LVHAR"] is True and incar["NSW"] > 0
+    assert incar["ISPIN"] == 2 and incar["NUPDOWN"] == 1 and len(incar["MAGMOM"]) == 159
+    assert "NELECT" not in incar          # neutral: VASP counts the electrons itself (1401)
+
+
+@pytest.mark.parametrize("charge,odd", [(-2, False), (-1, True), (0, False)])
+def test_spin_follows_the_electron_parity(tmp_path, charge, odd):
+    """V_Pb in the 2x2x2 cell: 1408 - 14 = 1394 electrons when neutral; q = -1 adds one."""
+    from pvatoms.build import cspbbr3, point_defects
+    vpb = point_defects(cspbbr3("pnma"), vacancies=["Pb"], supercell=(2, 2, 2))[0].atoms
+    assert _electrons(vpb.get_chemical_symbols()) - charge == 1394 - charge
+    from pvatoms.calc import get_backend
+    get_backend("vasp", potcar="spec").prepare("static", vpb, tmp_path, charge=charge, defect=True)
+    incar = _incar(tmp_path / "INCAR")
+    assert incar["ISPIN"] == (2 if odd else 1) and ("NUPDOWN" in incar) == odd
+    assert incar["ISYM"] == 0 and incar["LVHAR"] is True
+
+
 def test_band_edges_two_steps(generated):
     folder = generated / "band_edges_cubic"
     scf = _incar(folder / "INCAR")
@@ -272,8 +302,10 @@ def test_info_and_bad_input(tmp_path):
     with pytest.raises(InputError, match="PBE, PBEsol, HSE06"):
         get_backend("vasp", functional="LDA")
     vbr = point_defects(cspbbr3("pnma"), vacancies=["Br"], supercell=(2, 2, 2))[0].atoms
-    with pytest.warns(UserWarning, match="1401 electrons"):    # neutral V_Br: one unpaired electron
-        get_backend("vasp", potcar="spec").prepare("static", vbr, tmp_path / "v0")
+    with pytest.warns(UserWarning, match="1401 electrons"):    # neutral V_Br, spin forced off
+        get_backend("vasp", potcar="spec", spin=False).prepare("static", vbr, tmp_path / "v0")
+    with pytest.raises(InputError, match="spin must be"):
+        get_backend("vasp", spin="yes")
     images, _, _ = _br_hop_images(1)
     del images[1][0]
     with pytest.raises(InputError, match="same order"):
@@ -416,7 +448,7 @@ def test_neb_barrier_from_image_outcars(tmp_path):
     assert [im["energy"] for im in out["images"]] == pytest.approx([e_bulk, e_def, e_bulk])
     assert out["data"]["barrier_forward"] == pytest.approx(e_def - e_bulk)
     assert out["data"]["barrier_backward"] == pytest.approx(e_def - e_bulk)
-    assert out["data"]["saddle_index"] == 1 and out["data"]["n_images"] == 1
+    assert out["data"]["saddle_image"] == 1 and out["data"]["n_images"] == 1
     assert len(out["images"][1]["structure"]["symbols"]) == 159
 
 

@@ -1,17 +1,10 @@
 """Chemical potentials of Cs, Pb and Br from the competing phases of the Cs-Pb-Br system.
 
-Two halves, both without running a calculation:
-
-- :func:`competing_phases` gives the structures to compute (same backend and settings as the host):
-  Cs (bcc), Pb (fcc), Br2 (a molecule in a box, see below), CsBr (CsCl type), PbBr2 (PbCl2 type,
-  Pnma), Cs4PbBr6 (R-3c), CsPb2Br5 (I4/mcm), CsBr3 (Pnma) from ``structures/competing/*.cif`` and
-  the Ruddlesden-Popper phases Cs2PbBr4 / Cs3Pb2Br7 from :func:`pvatoms.build.ruddlesden_popper`.
-  Each carries ``atoms.info["provenance"]`` (source, status); ``structures/competing/README.md``
-  lists the sources. The CIF coordinates of PbBr2, CsPb2Br5, Cs4PbBr6 and CsBr3 are approximate
-  or idealised starting geometries: relax them (cell and positions) before use.
-- :func:`chemical_potential_limits` turns the result documents of the host and of those phases
-  into the stability region of CsPbBr3 in (Δμ_Cs, Δμ_Pb, Δμ_Br) space with pymatgen's
-  :class:`~pymatgen.analysis.phase_diagram.PhaseDiagram`, and names its vertices.
+Reads result documents and never runs a calculation: :func:`chemical_potential_limits` turns the
+result documents of the host and of its competing phases into the stability region of CsPbBr3 in
+(Δμ_Cs, Δμ_Pb, Δμ_Br) space with pymatgen's :class:`~pymatgen.analysis.phase_diagram.PhaseDiagram`,
+and names its vertices. The structures to compute (same backend and settings as the host) come
+from :func:`pvatoms.build.competing.competing_phases`.
 
 **Br2 reference.** The standard state of bromine is a liquid. pvatoms uses one Br2 molecule in a
 15 Å cubic box (bond 2.281 Å, the gas-phase equilibrium length, Huber & Herzberg 1979): it is
@@ -24,10 +17,7 @@ Conventions (eV): μ_i = E_i + Δμ_i, with E_i the energy per atom of the lowes
 of element i and Δμ_i ≤ 0. In the stability region of CsPbBr3 (ΔH_f per formula unit):
 Δμ_Cs + Δμ_Pb + 3 Δμ_Br = ΔH_f(CsPbBr3), and Σ_i n_i Δμ_i ≤ ΔH_f(phase) for every other phase.
 
->>> from pvatoms.analysis.chempots import competing_phases, chemical_potential_limits
->>> phases = competing_phases()                                   # {name: ase.Atoms}
->>> sorted(phases)[:3]
-['Br2', 'Cs', 'Cs2PbBr4']
+>>> from pvatoms.analysis.chempots import chemical_potential_limits
 >>> limits = chemical_potential_limits(host_doc, phase_docs)      # doctest: +SKIP
 >>> limits.named["Br-rich"]                                         # doctest: +SKIP
 'CsBr3-CsPb2Br5'
@@ -48,112 +38,18 @@ from pvatoms.errors import InputError
 #: Elements of the system and the host.
 ELEMENTS = ("Cs", "Pb", "Br")
 HOST = "CsPbBr3"
-#: Ruddlesden-Popper phases whose distance from the hull is always reported.
+#: Ruddlesden-Popper phases whose distance from the hull is always reported (the same names as
+#: :data:`pvatoms.build.competing.RP_PHASES`; analysis does not import build).
 RP_PHASES = ("Cs2PbBr4", "Cs3Pb2Br7")
-#: Phases read from ``structures/competing/<name>.cif``.
-CIF_PHASES = ("Cs", "Pb", "CsBr", "PbBr2", "Cs4PbBr6", "CsPb2Br5", "CsBr3")
-#: Every competing phase :func:`competing_phases` builds.
-COMPETING_PHASES = ("Cs", "Pb", "Br2") + CIF_PHASES[2:] + RP_PHASES
-#: Br-Br bond length of the gas-phase molecule (Å), Huber & Herzberg (1979) / NIST CCCBDB.
-BR2_BOND = 2.281
-#: Edge of the cubic box around the Br2 molecule (Å).
-BR2_BOX = 15.0
 #: Energies (eV/atom) closer than this count as on the hull / as equal.
 TOL = 1e-6
-
-
-# ---------------------------------------------------------------- structures
-
-def br2_molecule(box: float = BR2_BOX, bond: float = BR2_BOND) -> Atoms:
-    """One Br2 molecule (bond ``bond`` Å, along x) in a periodic cubic box of edge ``box`` Å."""
-    if not box > 2 * bond + 5.0:
-        raise InputError(f"Br2 box edge must exceed {2 * bond + 5.0:.1f} Å (molecule plus vacuum), got {box!r}")
-    c = box / 2
-    atoms = Atoms("Br2", positions=[(c - bond / 2, c, c), (c + bond / 2, c, c)], cell=[box] * 3, pbc=True)
-    atoms.info["provenance"] = {
-        "builder": "pvatoms.analysis.chempots.br2_molecule", "arguments": {"box": box, "bond": bond},
-        "reference": None, "phase": "Br2",
-        "source": "gas-phase Br2 equilibrium bond length 2.281 Å (Huber & Herzberg 1979; NIST CCCBDB)",
-        "status": "molecule in a box: the Br-rich reference (see pvatoms.analysis.chempots)"}
-    return atoms
-
-
-def _cif_phase(name: str, primitive: bool) -> Atoms:
-    from ase.io import read
-
-    from pvatoms.reference import structures_dir
-
-    path = structures_dir() / "competing" / f"{name}.cif"
-    if not path.is_file():
-        raise InputError(f"competing-phase structure {path} is missing; the repository's "
-                         "structures/competing/ folder holds one CIF per phase")
-    atoms = read(path)
-    if primitive:
-        atoms = _primitive(atoms)
-    header = [ln[1:].strip() for ln in path.read_text().splitlines() if ln.startswith("#")]
-    status = next((h.split(":", 1)[1].strip() for h in header if h.startswith("Status:")), None)
-    atoms.info["provenance"] = {"builder": "pvatoms.analysis.chempots.competing_phases",
-                                "arguments": {"name": name, "primitive": primitive},
-                                "reference": f"structures/competing/{name}.cif", "phase": name,
-                                "source": " ".join(h for h in header if not h.startswith("Written by")),
-                                "status": status}
-    return atoms
-
-
-def _primitive(atoms: Atoms) -> Atoms:
-    import spglib
-
-    cell = (np.asarray(atoms.cell), atoms.get_scaled_positions(), atoms.numbers)
-    lattice, positions, numbers = spglib.find_primitive(cell, symprec=0.01)
-    return Atoms(numbers=numbers, scaled_positions=positions, cell=lattice, pbc=True)
-
-
-def competing_phases(names=None, primitive: bool = False, rp_tilted: bool = False,
-                     rp_lattice: str = "pbe") -> dict[str, Atoms]:
-    """Structures of the competing phases of CsPbBr3, ``{name: ase.Atoms}``.
-
-    Parameters
-    ----------
-    names : subset of :data:`COMPETING_PHASES` (default: all).
-    primitive : primitive cells instead of conventional ones (Cs4PbBr6: 22 instead of 66 atoms,
-        CsPb2Br5: 16 instead of 32) — cheaper DFT, same energy per atom.
-    rp_tilted, rp_lattice : passed to :func:`pvatoms.build.ruddlesden_popper` for Cs2PbBr4 (n=1)
-        and Cs3Pb2Br7 (n=2).
-
-    Every structure carries ``info["provenance"]`` with ``source`` and ``status``; relax each one
-    (cell and positions) with the host's backend and settings, then pass the result documents to
-    :func:`chemical_potential_limits`.
-
-    >>> phases = competing_phases(["CsBr", "Br2"])
-    >>> {k: len(v) for k, v in phases.items()}
-    {'CsBr': 2, 'Br2': 2}
-    """
-    names = list(COMPETING_PHASES if names is None else names)
-    out: dict[str, Atoms] = {}
-    for name in names:
-        if name not in COMPETING_PHASES:
-            raise InputError(f"unknown competing phase {name!r}; valid: {', '.join(COMPETING_PHASES)}")
-        if name == "Br2":
-            out[name] = br2_molecule()
-        elif name in RP_PHASES:
-            from pvatoms.build import ruddlesden_popper
-            n = 1 if name == "Cs2PbBr4" else 2
-            atoms = ruddlesden_popper(n, tilted=rp_tilted, lattice=rp_lattice)
-            atoms.info["provenance"] = dict(atoms.info.get("provenance") or {}, phase=name,
-                                            source="pvatoms.build.ruddlesden_popper (perovskite blocks, "
-                                            "no experimental crystal known)",
-                                            status="built starting geometry; relax before use")
-            out[name] = atoms
-        else:
-            out[name] = _cif_phase(name, primitive)
-    return out
 
 
 # ---------------------------------------------------------------- documents
 
 def doc_structure(doc: dict, what: str = "document") -> Atoms:
     """Final structure of a result document (its input structure when there is no final one)."""
-    from pvatoms.results import atoms_from_dict
+    from pvatoms.schema import atoms_from_dict
 
     if not isinstance(doc, dict):
         raise InputError(f"{what} is a {type(doc).__name__}, not a result document (dict from result.json)")
@@ -215,7 +111,7 @@ def check_same_backend(labelled_docs) -> dict:
 
 def _labelled(docs, what: str) -> list[tuple[str, dict]]:
     """[(label, doc)] from a list of documents or a {label: doc} mapping. Labels of listed
-    documents: their ``_label`` (set by :func:`pvatoms.analysis.defects.read_result`) or
+    documents: their ``_label`` (set by :func:`pvatoms.schema.read_result`) or
     ``"<what> <i>"``."""
     if docs is None:
         return []
@@ -293,7 +189,7 @@ class ChemicalPotentialLimits:
                          f"{', '.join(list(self.named) + list(self.limits))}")
 
     def as_dict(self) -> dict:
-        from pvatoms.results import to_jsonable
+        from pvatoms.schema import to_jsonable
         return to_jsonable({"host": self.host, "stable": self.stable, "e_above_hull": self.e_above_hull,
                             "formation_energy": self.formation_energy,
                             "elemental_energies": self.elemental_energies, "limits": self.limits,
@@ -334,7 +230,7 @@ def chemical_potential_limits(host_doc: dict, phase_docs, elements=ELEMENTS,
     phases = _labelled(phase_docs, "phase")
     if not phases:
         raise InputError("no competing-phase documents: give the results of Cs, Pb, Br2, CsBr, PbBr2, "
-                         "Cs4PbBr6, CsPb2Br5, CsBr3 (see competing_phases())")
+                         "Cs4PbBr6, CsPb2Br5, CsBr3 (see pvatoms.build.competing.competing_phases())")
     labelled = [("host", host_doc)] + phases
     signature = check_same_backend(labelled)
 
@@ -443,28 +339,40 @@ def _provenance(limits: ChemicalPotentialLimits) -> str:
     return f"{b.get('name')} {b.get('model')}" + (f" ({extra})" if extra else "")
 
 
+def chempot_table_rows(limits: ChemicalPotentialLimits) -> dict:
+    """Rows of the two chemical-potential tables: ``chemical_potentials`` (one row per vertex: Δμ
+    of each element in eV, the phases in equilibrium, tags; only when the host is stable) and
+    ``competing_phases`` (formation energy and distance from the hull of every phase, eV/atom, RP
+    phases included), each with a provenance column."""
+    prov = _provenance(limits)
+    tables = {}
+    if limits.limits:
+        tables["chemical_potentials"] = [{"limit": name, "conditions": ", ".join(limits.tags(name)) or None,
+                                          **{f"dmu_{el} (eV)": v[el] for el in v}, "provenance": prov}
+                                         for name, v in limits.limits.items()]
+    tables["competing_phases"] = [{"phase": name, "formula": d["formula"],
+                                   "E_form (eV/atom)": d["formation_energy_per_atom"],
+                                   "E_above_hull (eV/atom)": d["e_above_hull"], "stable": d["stable"],
+                                   "provenance": prov} for name, d in limits.phases.items()]
+    return tables
+
+
 def write_chempot_tables(limits: ChemicalPotentialLimits, outdir) -> dict:
-    """``chemical_potentials.{csv,md,tex}`` (one row per vertex: Δμ of each element, the phases in
-    equilibrium, tags) and ``competing_phases.{csv,md,tex}`` (formation energy and distance from
-    the hull of every phase, RP phases included), each with a provenance column."""
+    """``chemical_potentials.{csv,md,tex}`` and ``competing_phases.{csv,md,tex}`` (see
+    :func:`chempot_table_rows`) in ``outdir``; returns {table: {format: path}}."""
     from pathlib import Path
 
     from pvatoms.analysis.tables import write_table
 
     outdir = Path(outdir)
-    prov = _provenance(limits)
+    tables = chempot_table_rows(limits)
     paths = {}
-    if limits.limits:
-        rows = [{"limit": name, "conditions": ", ".join(limits.tags(name)) or None,
-                 **{f"dmu_{el} (eV)": v[el] for el in v}, "provenance": prov}
-                for name, v in limits.limits.items()]
+    if "chemical_potentials" in tables:
         paths["chemical_potentials"] = write_table(
-            rows, outdir / "chemical_potentials", label="tab:chemical-potentials",
+            tables["chemical_potentials"], outdir / "chemical_potentials", label="tab:chemical-potentials",
             caption=f"Chemical-potential limits of {limits.host} (relative to the elemental references)")
-    rows = [{"phase": name, "formula": d["formula"], "E_form (eV/atom)": d["formation_energy_per_atom"],
-             "E_above_hull (eV/atom)": d["e_above_hull"], "stable": d["stable"], "provenance": prov}
-            for name, d in limits.phases.items()]
-    paths["competing_phases"] = write_table(rows, outdir / "competing_phases", label="tab:competing-phases",
+    paths["competing_phases"] = write_table(tables["competing_phases"], outdir / "competing_phases",
+                                            label="tab:competing-phases",
                                             caption=f"Competing phases of {limits.host}: formation energies "
                                             "and distances from the convex hull")
     return paths
@@ -509,7 +417,6 @@ def plot_stability_region(limits: ChemicalPotentialLimits, stem, x: str = "Pb", 
     return paths
 
 
-__all__ = ["ELEMENTS", "HOST", "RP_PHASES", "COMPETING_PHASES", "competing_phases", "br2_molecule",
-           "chemical_potential_limits", "ChemicalPotentialLimits", "check_same_backend",
+__all__ = ["ELEMENTS", "HOST", "RP_PHASES", "chemical_potential_limits", "ChemicalPotentialLimits", "check_same_backend",
            "backend_signature", "doc_structure", "doc_energy", "plot_stability_region",
-           "stability_region_polygon", "write_chempot_tables"]
+           "stability_region_polygon", "write_chempot_tables", "chempot_table_rows"]

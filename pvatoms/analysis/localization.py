@@ -6,7 +6,7 @@
 'CBM 71 % on the RP side, VBM 64 % on the perovskite side: spatially separated ...'
 
 Input: densities on a periodic grid spanning the cell (electrons/Å³, as
-:func:`pvatoms.jobs.band_edges.read_cube` returns them); point (i, j, k) sits at fractional
+:func:`pvatoms.io.read_cube` returns them); point (i, j, k) sits at fractional
 coordinates (i/n1, j/n2, k/n3). Every density is rescaled to one electron before analysis (its
 original integral is reported as ``integral``).
 
@@ -57,10 +57,12 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
+from pvatoms.analysis import ANALYSIS_SCHEMA
 from pvatoms.analysis.figures import save_figure
 from pvatoms.analysis.neb import collect, safe_name
 from pvatoms.errors import InputError
-from pvatoms.results import atoms_from_dict, to_jsonable, write_json_atomic
+from pvatoms.geometry import grid_points, minimum_image
+from pvatoms.schema import atoms_from_dict, to_jsonable, write_json_atomic
 
 REGIONS = ("rp", "boundary", "perovskite")
 PHRASE = {"rp": "on the RP side", "boundary": "at the boundary", "perovskite": "on the perovskite side"}
@@ -136,15 +138,10 @@ def periodic_offset(a: float, b: float, period: float) -> float:
     return float(d - period if d > period / 2 else d)
 
 
-def grid_points(atoms: Atoms, shape) -> np.ndarray:
-    """Fractional coordinates (n1, n2, n3, 3) of the grid points."""
-    return np.stack(np.meshgrid(*[np.arange(n) / n for n in shape], indexing="ij"), axis=-1)
-
-
 def region_grid(atoms: Atoms, shape, labels=None, owner: np.ndarray | None = None):
     """(region names, integer grid of region codes): each grid point takes the label of its
     nearest atom (``labels``: one per atom; default ``atoms.arrays['region']``)."""
-    from pvatoms.jobs.band_edges import nearest_atom
+    from pvatoms.geometry import nearest_atom
 
     labels = atoms.arrays.get("region") if labels is None else labels
     if labels is None:
@@ -183,7 +180,8 @@ def ipr(density: np.ndarray) -> float:
 
 
 def sphere_mask(atoms: Atoms, shape, site, radius: float) -> np.ndarray:
-    """Grid points within ``radius`` Å of ``site`` (Cartesian, Å), minimum image (exact, any cell).
+    """Grid points within ``radius`` Å of ``site`` (Cartesian, Å), minimum image (exact, any cell:
+    :func:`pvatoms.geometry.minimum_image`).
     The radius must stay below half the smallest cell height (one sphere per cell)."""
     cell = np.asarray(atoms.cell, float)
     heights = 1.0 / np.linalg.norm(np.linalg.inv(cell).T, axis=1)
@@ -194,15 +192,9 @@ def sphere_mask(atoms: Atoms, shape, site, radius: float) -> np.ndarray:
     if site.shape != (3,):
         raise InputError(f"defect site must be three Cartesian coordinates (Å), got {site.tolist()!r}")
     f_site = np.linalg.solve(cell.T, site)
-    df = grid_points(atoms, shape) - f_site
-    df -= np.rint(df)
-    best = np.full(tuple(shape), np.inf)
-    for i in (-1, 0, 1):
-        for j in (-1, 0, 1):
-            for k in (-1, 0, 1):
-                d = (df + (i, j, k)) @ cell
-                np.minimum(best, np.einsum("...i,...i->...", d, d), out=best)
-    return best <= radius * radius
+    # the grid is periodic along all three cell vectors by construction
+    _, dist = minimum_image((grid_points(atoms, shape) - f_site) @ cell, cell, pbc=True)
+    return dist <= radius
 
 
 # ---------------------------------------------------------------- statements
@@ -287,7 +279,7 @@ def analyse_densities(atoms: Atoms, densities: dict, normal=None, axis: int | No
     docstring for the conventions. ``labels``: per-atom regions (default
     ``atoms.arrays['region']``; without them there are no region fractions). ``site``: defect
     site (Cartesian Å) for the within-radius fractions."""
-    from pvatoms.jobs.band_edges import density_integral, nearest_atom
+    from pvatoms.geometry import density_integral, nearest_atom
 
     if not densities:
         raise InputError("no densities to analyse")
@@ -469,10 +461,7 @@ def check_same_atoms(cube_atoms: Atoms, ref: Atoms, where: str, tol: float = 0.0
     dc = np.abs(np.asarray(cube_atoms.cell) - np.asarray(ref.cell)).max()
     if dc > tol:
         raise InputError(f"{where}: the cube's cell differs from the result's by up to {dc:.3f} Å")
-    cell = np.asarray(ref.cell)
-    d = cube_atoms.positions - ref.positions
-    d -= np.rint(d @ np.linalg.inv(cell)) @ cell
-    dist = np.linalg.norm(d, axis=1)
+    _, dist = minimum_image(cube_atoms.positions - ref.positions, ref.cell, ref.pbc)
     if dist.max() > tol:
         k = int(np.argmax(dist))
         raise InputError(f"{where}: atom {k} ({a[k]}) sits {dist[k]:.3f} Å away from its position in the "
@@ -483,7 +472,7 @@ def load_band_edge_densities(doc: dict, folder: Path | None, states=None, where:
     """(atoms with the result's region labels, ``{state: density e/Å³}``, ``{state: cube path}``)
     of a completed band-edges result; checks that every cube file exists and holds the result's
     atoms."""
-    from pvatoms.jobs.band_edges import read_cube
+    from pvatoms.io import read_cube
 
     if folder is None:
         raise InputError(f"{where}: band-edge analysis needs the job folder (the cube files live there), "
@@ -554,8 +543,11 @@ def analyse_band_edges(sources, output, labels=None, states=None, axis: int | No
 
     Writes into ``output``: ``planar_average_<label>.{png,pdf,csv}``, ``localization.{csv,md,tex}``
     (fractions per region, IPR, centroids, localization per state) and
-    ``band_edges_analysis.json``; returns the report (``results`` with each result's numbers and
-    ``statement``, ``rows``, ``files``, ``skipped``).
+    ``band_edges_analysis.json``: the returned analysis document, with ``kind`` ("band-edges"),
+    ``schema`` (:data:`pvatoms.analysis.ANALYSIS_SCHEMA`), ``results`` (each result's numbers
+    from :func:`analyse_densities` plus ``label``, ``source``, ``cubes``, ``backend``,
+    ``band_edges``), ``rows`` (the localization table), ``statements`` ({label: statement}),
+    ``files`` and ``skipped``.
     """
     from pvatoms.analysis.tables import provenance_label, write_table
 
@@ -590,9 +582,10 @@ def analyse_band_edges(sources, output, labels=None, states=None, axis: int | No
         rows, out / "localization", caption="Band-edge localization: fraction of each state per region, "
         "inverse participation ratio, centroid along the stacking axis", label="tab:localization").items()}
     files["report"] = str(out / REPORT_FILE)
-    report = {"kind": "band-edges", "results": results, "rows": rows, "files": files, "skipped": skipped,
-              "statements": {r["label"]: r["statement"] for r in results}}
-    write_json_atomic(out / REPORT_FILE, to_jsonable(report))
+    report = to_jsonable({"kind": "band-edges", "schema": ANALYSIS_SCHEMA, "results": results, "rows": rows,
+                          "files": files, "skipped": skipped,
+                          "statements": {r["label"]: r["statement"] for r in results}})
+    write_json_atomic(out / REPORT_FILE, report)
     return report
 
 

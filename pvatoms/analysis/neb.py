@@ -8,30 +8,39 @@ Smooth profile. Between two neighbouring images i and i+1 the energy is the cubi
 the reaction coordinate s (Å, distance along the band) that takes the image energies at both ends
 and has the slopes dE/ds = -F_t (eV/Å) there, F_t being the force projected on the band tangent
 (``data['forces_along_path']``, positive towards the final image): a piecewise cubic Hermite
-curve, continuous with a continuous first derivative, that passes exactly through every image.
-Result documents without tangential forces (e.g. parsed VASP NEBs) get a monotone piecewise
-cubic (PCHIP) through the energies instead, and say so (``fit`` in each profile).
+curve, continuous with a continuous first derivative, that passes exactly through every image —
+ASE's NEB fit, :func:`ase.utils.forcecurve.fit_raw` (20 points per image interval), given the
+band as one coordinate. :func:`hermite` evaluates the same curve anywhere
+(:class:`scipy.interpolate.CubicHermiteSpline`). Result documents without tangential forces
+(e.g. parsed VASP NEBs) get a monotone piecewise cubic (PCHIP, :class:`scipy.interpolate.PchipInterpolator`)
+through the energies instead, and say so (``fit`` in each profile).
 
 Barrier table. One row per NEB: ``species`` (the element that moves), ``path`` (a label, by
 default the job folder's name), ``hop (Å)`` (straight-line displacement of the moving atom),
 ``E_b forward (eV)`` and ``E_b backward (eV)`` (highest image minus the initial / final
 endpoint, copied from the document, never refitted), ``backend`` (model/functional and version,
 :func:`pvatoms.analysis.tables.provenance_label`). Written as CSV, Markdown and LaTeX (booktabs).
-The maximum of the smooth curve is reported next to it in the JSON report (``fit_maximum``), as a
-check on how well the images resolve the saddle; it does not enter the table.
+The maximum of the smooth curve (sampled at 50 points per image interval) is reported next to it
+in the analysis document (``fit_maximum``), as a check on how well the images resolve the saddle;
+it does not enter the table.
+
+Analysis document (``neb_analysis.json``, returned by :func:`analyse_neb`): ``kind`` ("neb"),
+``schema`` (:data:`pvatoms.analysis.ANALYSIS_SCHEMA`), ``rows`` (the barrier table),
+``profiles`` (one per NEB: :func:`neb_profile` plus ``source`` and ``backend``), ``files``,
+``skipped``.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 import numpy as np
 
+from pvatoms.analysis import ANALYSIS_SCHEMA
 from pvatoms.analysis.figures import save_figure
 from pvatoms.errors import InputError
-from pvatoms.results import RESULT_FILE, atoms_from_dict, to_jsonable, write_json_atomic
+from pvatoms.schema import atoms_from_dict, neb_data, read_result, result_folder, to_jsonable, write_json_atomic
 
 #: columns of the barrier table, in order
 COLUMNS = ("species", "path", "hop (Å)", "E_b forward (eV)", "E_b backward (eV)", "backend")
@@ -39,29 +48,6 @@ REPORT_FILE = "neb_analysis.json"
 
 
 # ---------------------------------------------------------------- reading result documents
-
-def load_result(source) -> tuple[dict, Path | None]:
-    """(result document, job folder) from a job folder, a ``result.json`` path or a document dict
-    (folder None). Raises :class:`InputError` naming the path when there is no readable document."""
-    if isinstance(source, dict):
-        return source, None
-    path = Path(source)
-    if path.is_dir():
-        folder, path = path, path / RESULT_FILE
-    else:
-        folder = path.parent
-    if not path.is_file():
-        raise InputError(f"no result document at {source}: expected a job folder holding {RESULT_FILE} "
-                         f"or the path of a {RESULT_FILE} file")
-    try:
-        with open(path) as fh:
-            doc = json.load(fh)
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InputError(f"cannot read {path} as a result document: {exc}") from None
-    if not isinstance(doc, dict) or "job" not in doc or "status" not in doc:
-        raise InputError(f"{path} is not a pvatoms result document (no 'job' / 'status')")
-    return doc, folder
-
 
 def check_result(doc: dict, job: str, where: str) -> None:
     """Raise :class:`InputError` unless ``doc`` is a completed ``job`` result."""
@@ -75,7 +61,9 @@ def check_result(doc: dict, job: str, where: str) -> None:
 
 
 def collect(sources, job: str, labels=None, skip_failed: bool = False) -> tuple[list, list]:
-    """Load and check several results: ``([(label, doc, folder), ...], [skipped messages])``.
+    """Read (:func:`pvatoms.schema.read_result`) and check several results:
+    ``([(label, doc, folder), ...], [skipped messages])``; ``folder`` is the job folder (absolute)
+    or None for a document given as a dict without ``_folder``.
 
     Labels default to the job folder names (made unique); failed or unfinished results raise
     :class:`InputError` unless ``skip_failed``, which leaves them out and lists why."""
@@ -86,7 +74,8 @@ def collect(sources, job: str, labels=None, skip_failed: bool = False) -> tuple[
         raise InputError(f"{len(labels)} labels for {len(sources)} results: give one label per result")
     out, skipped = [], []
     for i, src in enumerate(sources):
-        doc, folder = load_result(src)
+        doc = read_result(src)
+        folder = result_folder(doc)
         where = str(src) if not isinstance(src, dict) else f"result {i + 1}"
         try:
             check_result(doc, job, where)
@@ -98,7 +87,7 @@ def collect(sources, job: str, labels=None, skip_failed: bool = False) -> tuple[
         if labels is not None:
             label = str(labels[i])
         elif folder is not None:
-            label = folder.resolve().name
+            label = folder.name
         else:
             label = f"{job}-{i + 1}"
         out.append([label, doc, folder])
@@ -122,68 +111,70 @@ def safe_name(label: str) -> str:
 
 # ---------------------------------------------------------------- the smooth profile
 
+def _check_coordinate(s) -> np.ndarray:
+    s = np.asarray(s, float)
+    if np.any(np.diff(s) <= 0):
+        raise InputError("the reaction coordinate must increase strictly from image to image")
+    return s
+
+
 def hermite(s, energies, slopes, x) -> np.ndarray:
     """Piecewise cubic Hermite curve through ``(s[i], energies[i])`` with derivative ``slopes[i]``
-    at each node, evaluated at ``x`` (values outside [s0, sN] use the end segments)."""
-    s = np.asarray(s, float)
+    at each node, evaluated at ``x`` (:class:`scipy.interpolate.CubicHermiteSpline`; values
+    outside [s0, sN] use the end segments)."""
+    from scipy.interpolate import CubicHermiteSpline
+
     e = np.asarray(energies, float)
     m = np.asarray(slopes, float)
     if not (len(s) == len(e) == len(m)) or len(s) < 2:
         raise InputError("a profile needs at least two points with one energy and one slope each")
-    if np.any(np.diff(s) <= 0):
-        raise InputError("the reaction coordinate must increase strictly from image to image")
-    x = np.asarray(x, float)
-    k = np.clip(np.searchsorted(s, x, side="right") - 1, 0, len(s) - 2)
-    h = s[k + 1] - s[k]
-    t = (x - s[k]) / h
-    t2, t3 = t * t, t * t * t
-    h00 = 2 * t3 - 3 * t2 + 1
-    h10 = t3 - 2 * t2 + t
-    h01 = -2 * t3 + 3 * t2
-    h11 = t3 - t2
-    return h00 * e[k] + h10 * h * m[k] + h01 * e[k + 1] + h11 * h * m[k + 1]
+    s = _check_coordinate(s)
+    return CubicHermiteSpline(s, e, m, extrapolate=True)(np.asarray(x, float))
+
+
+def _fine_grid(s, points_per_segment: int) -> np.ndarray:
+    return np.unique(np.concatenate([np.linspace(a, b, points_per_segment, endpoint=False)
+                                     for a, b in zip(s[:-1], s[1:])] + [s[-1:]]))
 
 
 def fit_profile(s, energies, forces=None, points_per_segment: int = 50) -> dict:
     """Smooth energy profile through the images.
 
     ``s``: reaction coordinate (Å); ``energies`` (eV); ``forces``: tangential forces (eV/Å, along
-    increasing s) or None. Returns ``{"s", "energy"}`` on a fine grid, the ``fit`` method, and
-    the curve's maximum (``max_energy``, ``max_s``)."""
-    s = np.asarray(s, float)
+    increasing s) or None. With forces the curve is :func:`ase.utils.forcecurve.fit_raw`'s
+    (20 points per image interval); without, PCHIP on ``points_per_segment`` points per interval.
+    Returns ``{"s", "energy"}`` (the curve), the ``fit`` method, and the curve's maximum
+    (``max_energy`` eV, ``max_s`` Å) on ``points_per_segment`` points per interval."""
+    s = _check_coordinate(s)
     e = np.asarray(energies, float)
-    x = np.unique(np.concatenate([np.linspace(a, b, points_per_segment, endpoint=False)
-                                  for a, b in zip(s[:-1], s[1:])] + [s[-1:]]))
+    x = _fine_grid(s, points_per_segment)
     if forces is not None:
-        y = hermite(s, e, -np.asarray(forces, float), x)
+        from ase.utils.forcecurve import fit_raw
+
+        f = np.asarray(forces, float)
+        if not (len(s) == len(e) == len(f)) or len(s) < 2:
+            raise InputError("a profile needs at least two points with one energy and one force each")
+        # the band as one coordinate: image i at (s_i - s_0, 0, 0), its tangential force along +x
+        fit = fit_raw(e, [np.array([[f_i, 0.0, 0.0]]) for f_i in f],
+                      [np.array([[s_i - s[0], 0.0, 0.0]]) for s_i in s])
+        curve_s, curve_e = np.asarray(fit.fit_path) + s[0], np.asarray(fit.fit_energies) + e[0]
+        y = hermite(s, e, -f, x)
         method = "cubic Hermite, slopes -F_t"
     else:
         from scipy.interpolate import PchipInterpolator
 
-        if np.any(np.diff(s) <= 0):
-            raise InputError("the reaction coordinate must increase strictly from image to image")
         y = PchipInterpolator(s, e)(x)
+        curve_s, curve_e = x, y
         method = "PCHIP through energies (no tangential forces in the document)"
     k = int(np.argmax(y))
-    return {"s": x, "energy": y, "fit": method, "max_energy": float(y[k]), "max_s": float(x[k])}
+    return {"s": curve_s, "energy": curve_e, "fit": method, "max_energy": float(y[k]), "max_s": float(x[k])}
 
 
-def _path_geometry(images: list) -> tuple[list[float], float, str]:
+def _path_geometry(images: list, energies) -> tuple[list[float], float, str]:
     """Reaction coordinate (Å), hop distance (Å) and moving element from the image structures
-    (minimum-image displacements), for documents that lack them."""
-    atoms = [atoms_from_dict(im["structure"]) for im in images]
-    cell = np.asarray(atoms[0].cell)
-    inv = np.linalg.inv(cell)
-
-    def mic(d):
-        return d - np.rint(d @ inv) @ cell
-
-    coords = [0.0]
-    for a, b in zip(atoms[:-1], atoms[1:]):
-        coords.append(coords[-1] + float(np.linalg.norm(mic(b.positions - a.positions))))
-    disp = np.linalg.norm(mic(atoms[-1].positions - atoms[0].positions), axis=1)
-    mover = int(np.argmax(disp))
-    return coords, float(disp[mover]), atoms[0].get_chemical_symbols()[mover]
+    (minimum image, :func:`pvatoms.schema.neb_data`), for documents that lack them."""
+    d = neb_data([atoms_from_dict(im["structure"]) for im in images], energies)
+    return d["reaction_coordinate"], d["hop_distance"], d["moving_element"]
 
 
 def neb_profile(doc: dict, label: str = "neb", points_per_segment: int = 50) -> dict:
@@ -204,7 +195,7 @@ def neb_profile(doc: dict, label: str = "neb", points_per_segment: int = 50) -> 
         if not doc.get("images") or len(doc["images"]) != n:
             raise InputError(f"{label}: the NEB document has neither a reaction coordinate nor image "
                              f"structures for its {n} energies")
-        c2, h2, el2 = _path_geometry(doc["images"])
+        c2, h2, el2 = _path_geometry(doc["images"], e)
         coords = c2 if coords is None else coords
         hop = h2 if hop is None else hop
         element = el2 if element is None else element
@@ -275,7 +266,7 @@ def analyse_neb(sources, output, labels=None, skip_failed: bool = False,
     ``sources``: job folders, ``result.json`` paths or documents. Writes into ``output``:
     ``barriers.{csv,md,tex}``, ``profile_<label>.{png,pdf}`` for each NEB, ``profiles.{png,pdf}``
     (all NEBs in one figure) when there are several, and ``neb_analysis.json`` (the report, which
-    is also returned: rows, profiles with the fitted curves, files, skipped results).
+    is also returned: the analysis document, see the module notes).
     """
     from pvatoms.analysis.tables import write_table
 
@@ -299,10 +290,11 @@ def analyse_neb(sources, output, labels=None, skip_failed: bool = False,
     files["table"] = {k: str(v) for k, v in write_table(rows, out / "barriers", caption=caption,
                                                           label="tab:barriers").items()}
     files["report"] = str(out / REPORT_FILE)
-    report = {"kind": "neb", "rows": rows, "profiles": profiles, "files": files, "skipped": skipped}
-    write_json_atomic(out / REPORT_FILE, to_jsonable(report))
+    report = to_jsonable({"kind": "neb", "schema": ANALYSIS_SCHEMA, "rows": rows, "profiles": profiles,
+                          "files": files, "skipped": skipped})
+    write_json_atomic(out / REPORT_FILE, report)
     return report
 
 
 __all__ = ["analyse_neb", "neb_profile", "barrier_row", "fit_profile", "hermite", "plot_profiles",
-           "load_result", "check_result", "collect", "COLUMNS"]
+           "check_result", "collect", "safe_name", "COLUMNS", "REPORT_FILE"]

@@ -4,6 +4,7 @@
 - :func:`ruddlesden_popper`: Cs(n+1)Pb(n)Br(3n+1), n = 1, 2, 3
 - :func:`rp_interface`: coherent RP / Pnma phase-boundary supercell with region labels
 - :func:`point_defects`: symmetry-distinct vacancies, interstitials, antisites, Schottky pairs
+- :func:`neb_endpoints`, :func:`vacancy_hop`: vacancy-migration endpoint pairs (same atom order)
 - :func:`slab`, :func:`attach_ligands`, :func:`ligand_library`: terminated slabs and ligand shells
 - :func:`nanocrystal`: ligand-capped CsPbBr3 nanocubes with RP inclusions and Pb clusters
 """
@@ -16,7 +17,9 @@ __all__ = ["cspbbr3", "ruddlesden_popper", "rp_interface"]
 
 from pvatoms.build.defects import defects_supercell, point_defects  # noqa: E402
 
-__all__ += ["point_defects", "defects_supercell"]
+from pvatoms.build.migration import neb_endpoints, vacancy_hop  # noqa: E402
+
+__all__ += ["point_defects", "defects_supercell", "neb_endpoints", "vacancy_hop"]
 
 from pvatoms.build.ligand_library import get_ligand, ligand_library  # noqa: E402
 from pvatoms.build.ligands import attach_ligands  # noqa: E402

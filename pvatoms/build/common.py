@@ -17,6 +17,7 @@ from ase.data import covalent_radii
 from ase.neighborlist import neighbor_list
 
 from pvatoms.errors import InputError
+from pvatoms.geometry import check_no_overlap, min_distance, shortest_distances  # noqa: F401
 
 #: Species order used by every builder (A site, B site, halide, then anything else).
 SPECIES_ORDER = ("Cs", "Pb", "Br")
@@ -101,42 +102,6 @@ def _spg_cell(atoms: Atoms):
 def symmetry_dataset(atoms: Atoms, symprec: float = 0.01):
     """spglib dataset (equivalent atoms, Wyckoff letters, operations) or None for P1."""
     return spglib.get_symmetry_dataset(_spg_cell(atoms), symprec=symprec)
-
-
-def shortest_distances(atoms: Atoms, cutoff: float = 4.0):
-    """All pairs closer than ``cutoff`` (Å), periodic images included: arrays i, j, d."""
-    if len(atoms) < 2 and not atoms.pbc.any():
-        return np.array([], int), np.array([], int), np.array([])
-    return neighbor_list("ijd", atoms, cutoff)
-
-
-def min_distance(atoms: Atoms, cutoff: float = 4.0) -> tuple[float, int, int]:
-    """Shortest interatomic distance (Å) and the pair (periodic images included)."""
-    i, j, d = shortest_distances(atoms, cutoff)
-    if len(d) == 0:
-        return float("inf"), -1, -1
-    k = int(np.argmin(d))
-    return float(d[k]), int(i[k]), int(j[k])
-
-
-def check_no_overlap(atoms: Atoms, factor: float = 0.6, what: str = "structure") -> None:
-    """Raise :class:`InputError` when two atoms are closer than ``factor`` x the sum of their
-    covalent radii (overlapping or duplicated atoms), naming the pair and the distance."""
-    radii = covalent_radii[atoms.numbers]
-    cutoff = 2 * factor * radii.max() + 1e-6
-    i, j, d = shortest_distances(atoms, cutoff)
-    if len(d) == 0:
-        return
-    limit = factor * (radii[i] + radii[j])
-    bad = np.flatnonzero(d < limit)
-    if len(bad):
-        k = bad[np.argmin(d[bad])]
-        sym = atoms.get_chemical_symbols()
-        raise InputError(
-            f"overlapping atoms in {what}: {sym[i[k]]}{i[k]} and {sym[j[k]]}{j[k]} are {d[k]:.3f} Å apart "
-            f"(minimum allowed {limit[k]:.2f} Å = {factor} x sum of covalent radii); "
-            f"{len(bad) // 2 or 1} such pair(s)"
-        )
 
 
 def check_framework_distances(atoms: Atoms, minimum: float = MIN_FRAMEWORK_DISTANCE) -> float:

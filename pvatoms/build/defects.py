@@ -24,6 +24,7 @@ from scipy.spatial import Voronoi, cKDTree
 from pvatoms.build.common import (make_supercell, regions_of, set_provenance,
                                   supercell_for_min_length, symmetry_dataset)
 from pvatoms.errors import InputError, check_choice
+from pvatoms.geometry import minimum_image
 
 #: Formal oxidation states used to suggest charge states.
 OXIDATION_STATES = {"Cs": 1, "Rb": 1, "K": 1, "Na": 1, "Pb": 2, "Sn": 2, "Br": -1, "Cl": -1, "I": -1,
@@ -381,6 +382,5 @@ def interstitial_sites(host: Atoms, min_dist: float = 2.2, ds=None, merge: float
 
 
 def _mic_dist(f1, f2, cell) -> float:
-    d = np.asarray(f1) - np.asarray(f2)
-    d -= np.rint(d)
-    return float(np.linalg.norm(d @ cell))
+    _, length = minimum_image((np.asarray(f1) - np.asarray(f2)) @ np.asarray(cell), cell)
+    return float(length)

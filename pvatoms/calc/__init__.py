@@ -27,6 +27,28 @@ DFT_BACKENDS = ("gpaw", "vasp")
 DEFAULT_BACKEND = "sevennet"
 
 
+def odd_electrons(atoms, charge: int = 0) -> bool:
+    """True when ``atoms`` with net ``charge`` (e) hold an odd number of electrons. PAW and
+    pseudopotential cores are closed shells (an even number of core electrons), so the parity of
+    the valence count is that of Σ Z − q, whatever the code."""
+    return bool((int(sum(int(z) for z in atoms.numbers)) - int(charge)) % 2)
+
+
+def spin_polarised(spin, atoms, charge: int = 0) -> bool:
+    """Whether a calculation runs spin-polarised: ``spin`` True/False as given; ``"auto"`` (the
+    default of the DFT backends): exactly when the cell holds an odd number of electrons."""
+    if spin == "auto":
+        return atoms is not None and odd_electrons(atoms, charge)
+    return bool(spin)
+
+
+def check_spin(spin):
+    """``spin`` must be True, False or "auto"."""
+    if spin not in (True, False, "auto"):
+        raise InputError(f"spin must be true, false or 'auto' (spin-polarise odd-electron cells), got {spin!r}")
+    return spin
+
+
 def get_backend(name: str = DEFAULT_BACKEND, **settings):
     """Backend object for ``name`` with its ``settings``.
 
@@ -45,4 +67,4 @@ def get_backend(name: str = DEFAULT_BACKEND, **settings):
     return VaspBackend(**settings)
 
 
-__all__ = ["get_backend", "BACKENDS", "MLIP_BACKENDS", "DFT_BACKENDS", "DEFAULT_BACKEND", "InputError"]
+__all__ = ["get_backend", "odd_electrons", "spin_polarised", "check_spin", "BACKENDS", "MLIP_BACKENDS", "DFT_BACKENDS", "DEFAULT_BACKEND", "InputError"]

@@ -23,8 +23,9 @@ from pathlib import Path
 
 import numpy as np
 from ase import Atoms
-from ase.calculators.calculator import kptdensity2monkhorstpack
 
+from pvatoms import geometry
+from pvatoms.calc import check_spin, spin_polarised
 from pvatoms.errors import InputError
 
 #: Default k-point density, k-points per Å^-1 (ASE convention: n_i = ceil(2π |b_i| · density),
@@ -38,10 +39,8 @@ DIRECT_TOL = 1e-3
 
 
 def kpoint_mesh(atoms: Atoms, density: float = DEFAULT_KPOINT_DENSITY) -> tuple:
-    """Mesh size (n1, n2, n3) for ``density`` k-points per Å^-1 (1 along non-periodic directions)."""
-    if density <= 0:
-        raise InputError(f"kpoint_density must be > 0 k-points per Å^-1, got {density!r}")
-    return tuple(int(n) for n in kptdensity2monkhorstpack(atoms, density, even=False))
+    """Γ-centred mesh (n1, n2, n3) for ``density`` k-points per Å^-1 (see :func:`pvatoms.geometry.kpoint_mesh`)."""
+    return geometry.kpoint_mesh(atoms, density)
 
 
 class GPAWBackend:
@@ -54,7 +53,13 @@ class GPAWBackend:
     kpoint_density : k-points per Å^-1 used to size the mesh from the cell (see
         :data:`DEFAULT_KPOINT_DENSITY`).
     kpts : explicit mesh (n1, n2, n3); overrides ``kpoint_density``. Always Γ-centred.
-    spin : spin-polarised calculation (collinear).
+    spin : collinear spin polarisation: True, False, or ``"auto"`` (default): spin-polarised exactly
+        when the cell holds an odd number of electrons (V_Br⁰, V_Cs⁰ ...), starting from a total
+        moment of 1 μB (the doublet) spread over the atoms unless the atoms carry initial
+        moments; the moment then relaxes in the SCF.
+    symmetry : use the cell's symmetry (k-point reduction, symmetrised density and forces);
+        defect relaxations switch it off (``calculator(..., symmetry=False)``) so that a
+        symmetric start may distort.
     maxiter : maximum number of SCF iterations; a calculation that does not converge raises
         (and a job records it as failed).
     convergence : GPAW convergence dict, e.g. ``{"energy": 1e-5}`` (eV/valence electron); None
@@ -68,7 +73,7 @@ class GPAWBackend:
     dft = True
 
     def __init__(self, ecut: float = 400.0, xc: str = "PBE",
-                 kpoint_density: float = DEFAULT_KPOINT_DENSITY, kpts=None, spin: bool = False,
+                 kpoint_density: float = DEFAULT_KPOINT_DENSITY, kpts=None, spin="auto",
                  maxiter: int = 333, convergence: dict | None = None, mode: str = "pw",
                  txt: str | None = "gpaw.txt", nbands: int | None = None):
         if mode != "pw":
@@ -85,7 +90,7 @@ class GPAWBackend:
         self.xc = xc
         self.kpoint_density = float(kpoint_density)
         self.kpts = kpts
-        self.spin = bool(spin)
+        self.spin = check_spin(spin)
         self.maxiter = int(maxiter)
         self.convergence = dict(convergence) if convergence else None
         self.mode = mode
@@ -101,7 +106,7 @@ class GPAWBackend:
             return kpoint_mesh(atoms, self.kpoint_density)
         return None
 
-    def calculator(self, directory=None, charge: int = 0, atoms: Atoms | None = None, **_):
+    def calculator(self, directory=None, charge: int = 0, atoms: Atoms | None = None, symmetry: bool = True, **_):
         """A new GPAW calculator. Give ``atoms`` to size the Γ-centred mesh from its cell
         (otherwise GPAW applies the same density rule when the calculation starts).
         ``charge``: net charge of the cell in e (+1 = one electron fewer). The text log goes to
@@ -115,8 +120,13 @@ class GPAWBackend:
         if txt is not None and directory is not None:
             Path(directory).mkdir(parents=True, exist_ok=True)
             txt = str(Path(directory) / txt)
+        spinpol = spin_polarised(self.spin, atoms, charge) if self.spin == "auto" else self.spin
         params = dict(mode=PW(self.ecut), xc=self.xc, kpts=kpts, charge=float(charge),
-                      spinpol=self.spin, maxiter=self.maxiter, txt=txt)
+                      spinpol=spinpol, maxiter=self.maxiter, txt=txt)
+        if self.spin == "auto" and spinpol and not atoms.get_initial_magnetic_moments().any():
+            atoms.set_initial_magnetic_moments([1.0 / len(atoms)] * len(atoms))
+        if not symmetry:
+            params["symmetry"] = "off"
         if self.convergence:
             params["convergence"] = self.convergence
         if self.nbands is not None:
@@ -125,7 +135,7 @@ class GPAWBackend:
 
     def model(self) -> str:
         """Short description, e.g. 'PBE PW 400 eV'."""
-        return f"{self.xc} PW {self.ecut:g} eV" + (" spin-polarised" if self.spin else "")
+        return f"{self.xc} PW {self.ecut:g} eV" + (" spin-polarised" if self.spin is True else "")
 
     def info(self) -> dict:
         import gpaw

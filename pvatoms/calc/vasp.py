@@ -48,11 +48,12 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
+from pvatoms.calc import check_spin, spin_polarised
 from pvatoms.calc import vasp_sets as sets
 from pvatoms.calc.vasp_parse import (METADATA_FILE, VaspOutputError, find_output, locpot_path,
                                      parse_neb, parse_run, read_locpot, read_metadata)
 from pvatoms.errors import InputError, check_choice
-from pvatoms.results import JOBS, atoms_to_dict, to_jsonable
+from pvatoms.schema import JOBS, atoms_to_dict, to_jsonable
 
 ENV_VASP_CMD = "PVATOMS_VASP_CMD"
 ENV_VASP_NCL_CMD = "PVATOMS_VASP_NCL_CMD"
@@ -76,7 +77,9 @@ class VaspBackend:
         Γ-centred.
     kpoints : explicit mesh (n1, n2, n3), overrides ``kpoint_density``; (1, 1, 1) = Γ only.
     even_kpoints : round odd meshes > 1 up to even (zone-boundary points on the mesh).
-    spin : collinear spin polarisation (ISPIN 2; initial moments from the atoms, else 0.6 μB).
+    spin : collinear spin polarisation: True (ISPIN 2; initial moments from the atoms, else 0.6 μB),
+        False, or ``"auto"`` (default): ISPIN 2 with NUPDOWN 1 (the doublet) exactly when the cell
+        holds an odd number of electrons, ISPIN 1 otherwise.
     relax_cell : relax jobs change the cell (ISIF 3) or only the positions (ISIF 2).
     potcar : 'auto' (POTCAR from pymatgen's PMG_VASP_PSP_DIR) or 'spec' (POTCAR.spec only).
     potcar_functional : pymatgen's name of the POTCAR set: 'PBE_54' (default), 'PBE_64', 'PBE'.
@@ -93,7 +96,7 @@ class VaspBackend:
 
     def __init__(self, functional: str = "PBE", soc: bool = False, encut: float = 500,
                  kpoint_density: float = sets.DEFAULT_KPOINT_DENSITY, kpoints=None,
-                 even_kpoints: bool = False, spin: bool = False, relax_cell: bool = True,
+                 even_kpoints: bool = False, spin="auto", relax_cell: bool = True,
                  vasp_cmd: str | None = None, vasp_ncl_cmd: str | None = None, potcar: str = "auto",
                  potcar_functional: str = "PBE_54", potcar_symbols: dict | None = None,
                  user_incar: dict | None = None, max_errors: int = 5, poll_seconds: float = 10):
@@ -112,7 +115,7 @@ class VaspBackend:
             kpoints = tuple(int(n) for n in kpoints)
         self.functional, self.soc, self.encut = functional, bool(soc), float(encut)
         self.kpoint_density, self.kpoints, self.even_kpoints = float(kpoint_density), kpoints, bool(even_kpoints)
-        self.spin, self.relax_cell = bool(spin), bool(relax_cell)
+        self.spin, self.relax_cell = check_spin(spin), bool(relax_cell)
         self.potcar, self.potcar_functional = potcar, potcar_functional
         self.potcar_symbols = dict(potcar_symbols or {})
         self.user_incar = {str(k).upper(): v for k, v in (user_incar or {}).items()}
@@ -145,7 +148,8 @@ class VaspBackend:
     # ------------------------------------------------------------ prepare
 
     def prepare(self, job: str, atoms: Atoms | None, folder, charge: int = 0, images=None, bands=None,
-                displacement_id=None, *, relax_cell: bool | None = None, endpoints=None) -> Path:
+                displacement_id=None, *, relax_cell: bool | None = None, endpoints=None,
+                defect: bool = False) -> Path:
         """Write the VASP inputs of ``job`` into ``folder`` (created); returns the folder.
 
         ``charge`` (e): NELECT = neutral electron count − charge. ``images`` (neb): list of
@@ -154,7 +158,11 @@ class VaspBackend:
         (initial folder, final folder) whose OUTCARs are copied into 00 and NN+1. ``bands``
         (band-edges): see :func:`pvatoms.calc.vasp_sets.band_groups`; default VBM and CBM, each
         in its own PARCHG. ``displacement_id`` (phonons): recorded in the INCAR SYSTEM tag and
-        in the metadata. ``relax_cell`` (relax): overrides the backend setting.
+        in the metadata. ``relax_cell`` (relax): overrides the backend setting. ``defect``
+        (relax, static): the conventions of a defect supercell — positions only at the host's
+        cell (ISIF 2), symmetry off (ISYM 0) so a symmetric start may distort, and the Hartree
+        potential written (LVHAR, the LOCPOT the finite-size corrections need; the site
+        potentials of the Kumagai/eFNV correction are in every OUTCAR); user_incar still wins.
         """
         check_choice("job", job, JOBS)
         charge = _check_charge(charge)
@@ -179,9 +187,13 @@ class VaspBackend:
         elif job == "band-edges":
             meta["bands"] = self._write_band_edges(folder, atoms, cell, bands)
         else:
-            updates = {"relax": lambda: sets.relax_incar(self.relax_cell if relax_cell is None else relax_cell),
+            cell_free = (self.relax_cell if relax_cell is None else relax_cell) and not defect
+            updates = {"relax": lambda: sets.relax_incar(cell_free),
                        "static": sets.static_incar,
                        "phonons": lambda: sets.phonon_incar(displacement_id)}[job]()
+            if defect and job in ("relax", "static"):
+                updates.update(sets.defect_incar())
+                meta["defect"] = True
             self._write(folder, atoms, cell, updates)
             if displacement_id is not None:
                 meta["displacement_id"] = str(displacement_id)
@@ -213,11 +225,14 @@ class VaspBackend:
 
     def _incar(self, atoms: Atoms, cell: dict, updates: dict) -> tuple[dict, dict]:
         """(base INCAR, job INCAR incl. NELECT, spin, SOC and the user's tags)."""
-        base = sets.base_incar(self.functional, self.encut, len(atoms), self.spin)
+        spin = spin_polarised(self.spin, atoms, cell["charge"]) and not self.soc
+        base = sets.base_incar(self.functional, self.encut, len(atoms), spin)
         job = dict(updates)
         if cell["nelect"] is not None:
             job["NELECT"] = float(cell["nelect"])
-        if self.spin and not self.soc:
+        if self.spin == "auto" and spin:
+            job["NUPDOWN"] = 1                  # one unpaired electron: the doublet
+        if spin:
             moments = atoms.get_initial_magnetic_moments()
             job["MAGMOM"] = [float(m) for m in moments] if any(moments) else [0.6] * len(atoms)
         if self.soc:
@@ -227,7 +242,7 @@ class VaspBackend:
 
     def _warn_odd_electrons(self, cell: dict) -> None:
         electrons = cell["nelect"] if cell["nelect"] is not None else cell["neutral"]
-        ispin = self.user_incar.get("ISPIN", 2 if self.spin else 1)
+        ispin = self.user_incar.get("ISPIN", 2 if (self.spin is True or self.spin == "auto") else 1)
         if electrons is not None and int(electrons) % 2 and not self.soc and ispin == 1:
             warnings.warn(f"{int(electrons)} electrons (odd) with ISPIN 1: the unpaired electron is "
                           "forced into a half-filled band; use spin=True for this charge state",

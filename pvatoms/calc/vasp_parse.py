@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from ase import units
 
-from pvatoms.results import atoms_from_dict, atoms_to_dict
+from pvatoms.schema import atoms_from_dict, atoms_to_dict, neb_data
 
 #: Metadata written by ``VaspBackend.prepare`` next to the inputs.
 METADATA_FILE = "pvatoms-vasp.json"
@@ -321,26 +321,31 @@ def _image_structure(path: Path):
 def parse_neb(folder) -> dict:
     """NEB results: ``images`` [{structure, energy (eV)}], and in ``data`` the energies, the
     energies relative to the initial state, ``barrier_forward`` (max − first, eV),
-    ``barrier_backward`` (max − last, eV) and ``saddle_index``. Image energies are the
+    ``barrier_backward`` (max − last, eV), ``saddle_image`` and the rest of the NEB key set
+    (:func:`pvatoms.schema.neb_data`). Image energies are the
     energy(sigma→0) of each image folder's OUTCAR (endpoints: the copied endpoint OUTCARs)."""
     folder = Path(folder)
     meta = read_metadata(folder)
     dirs = image_folders(folder)
-    energies, images = [], []
+    energies, images, frames = [], [], []
     for i, path in enumerate(dirs):
         energy = _image_energy(path, endpoint=i in (0, len(dirs) - 1))
         atoms = final_atoms(_image_structure(path), meta)
         energies.append(energy)
+        frames.append(atoms)
         images.append({"structure": atoms_to_dict(atoms), "energy": energy})
-    e = np.array(energies)
-    saddle = int(np.argmax(e))
-    data = {"energies": e.tolist(), "relative_energies": (e - e[0]).tolist(),
-            "barrier_forward": float(e.max() - e[0]), "barrier_backward": float(e.max() - e[-1]),
-            "saddle_index": saddle, "n_images": len(dirs) - 2}
+    incar = folder / "INCAR"
+    climb = None
+    if incar.is_file():
+        from pymatgen.io.vasp import Incar
+        climb = bool(Incar.from_file(str(incar)).get("LCLIMB", False))
+    data = neb_data(frames, energies, climb=climb)
     if meta.get("charge") is not None:
         data["charge"] = meta["charge"]
     files = {f"OUTCAR-{p.name}": str(find_output(p, "OUTCAR").relative_to(folder)) for p in dirs}
-    return {"images": images, "data": data, "files": files, "energy": None, "structure": None}
+    saddle = data["saddle_image"]
+    return {"images": images, "data": data, "files": files, "energy": energies[saddle],
+            "structure": images[saddle]["structure"]}
 
 
 __all__ = ["VaspOutputError", "find_output", "locpot_path", "read_locpot", "parse_run", "parse_neb",

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 from ase import Atoms
-from ase.calculators.calculator import kptdensity2monkhorstpack
 
+from pvatoms import geometry
 from pvatoms.errors import InputError, check_choice
 
 FUNCTIONALS = ("PBE", "PBEsol", "HSE06")
@@ -74,17 +74,8 @@ BAND_LABEL = re.compile(r"^(vbm|cbm)([+-]\d+)?$")
 # ---------------------------------------------------------------- k-points and POTCARs
 
 def kpoint_mesh(atoms: Atoms, density: float = DEFAULT_KPOINT_DENSITY, even: bool = False) -> tuple:
-    """Γ-centred mesh (n1, n2, n3) for ``density`` k-points per Å^-1 (ASE convention).
-
-    ``even=True`` raises every odd n > 1 by one, so that the zone-boundary points (X, M, R of the
-    cubic cell) are on the mesh; n = 1 (Γ only, large supercells) stays 1.
-    """
-    if not density or density <= 0:
-        raise InputError(f"kpoint_density must be > 0 k-points per Å^-1, got {density!r}")
-    mesh = [int(n) for n in kptdensity2monkhorstpack(atoms, density, even=False)]
-    if even:
-        mesh = [n + 1 if n > 1 and n % 2 else n for n in mesh]
-    return tuple(mesh)
+    """Γ-centred mesh (n1, n2, n3) for ``density`` k-points per Å^-1 (see :func:`pvatoms.geometry.kpoint_mesh`)."""
+    return geometry.kpoint_mesh(atoms, density, even)
 
 
 def potcar_symbol(element: str, overrides: dict | None = None) -> str:
@@ -210,6 +201,13 @@ def static_incar() -> dict:
     """Single point: projected DOS (LORBIT 11), the Hartree potential in LOCPOT (LVHAR, for
     charged-defect corrections) and the CHGCAR."""
     return {"NSW": 0, "IBRION": -1, "LORBIT": 11, "LVHAR": True, "LCHARG": True}
+
+
+def defect_incar() -> dict:
+    """Tags of a defect supercell on top of a relax or static: positions only (ISIF 2; the cell
+    is the host's), symmetry off (ISYM 0), and the Hartree potential in LOCPOT (LVHAR) for the
+    finite-size corrections."""
+    return {"ISIF": 2, "ISYM": 0, "LVHAR": True}
 
 
 def phonon_incar(displacement_id: str | None = None) -> dict:

@@ -30,6 +30,8 @@ from ase import Atoms
 from ase.units import Bohr
 
 from pvatoms.errors import InputError
+from pvatoms.geometry import density_integral, nearest_atom  # noqa: F401  (used below and by callers)
+from pvatoms.io import read_cube, write_cube  # noqa: F401
 from pvatoms.jobs.runner import run_job
 
 GPW_FILE = "band_edges.gpw"
@@ -37,11 +39,6 @@ BANDS = ("vbm", "cbm")
 
 
 # ---------------------------------------------------------------- densities from GPAW
-
-def density_integral(density: np.ndarray, cell) -> float:
-    """∫ density dV over the cell: density in electrons/Å³ on a periodic grid, cell in Å."""
-    return float(np.asarray(density).mean() * abs(np.linalg.det(np.asarray(cell))))
-
 
 def _edge_channels(edges: dict, name: str, tol: float = 0.01) -> tuple[int, list[int]]:
     """(band index, spin channels) of band edge ``name``. Spin-polarised: the channel holding the
@@ -123,39 +120,6 @@ def band_edge_densities(calc, bands=BANDS, normalise: bool = True, edges: dict |
 
 
 # ---------------------------------------------------------------- cube files and partition
-
-def write_cube(path, atoms: Atoms, density: np.ndarray) -> Path:
-    """Write ``density`` (electrons/Å³, periodic grid spanning the cell) as a Gaussian cube file
-    in electrons/Bohr³, the unit cube readers expect."""
-    from ase.io import write
-
-    path = Path(path)
-    write(str(path), atoms, format="cube", data=np.asarray(density) * Bohr ** 3)
-    return path
-
-
-def read_cube(path) -> tuple[np.ndarray, Atoms]:
-    """Read a cube file written by :func:`write_cube`: (density in electrons/Å³, atoms)."""
-    from ase.io.cube import read_cube_data
-
-    data, atoms = read_cube_data(str(path))
-    return data / Bohr ** 3, atoms
-
-
-def nearest_atom(atoms: Atoms, shape) -> np.ndarray:
-    """Index of the nearest atom (periodic images included) for every point of a grid of
-    ``shape`` spanning the cell (point (i, j, k) at fractional (i/n1, j/n2, k/n3))."""
-    from scipy.spatial import cKDTree
-
-    cell = np.asarray(atoms.cell)
-    frac = np.stack(np.meshgrid(*[np.arange(n) / n for n in shape], indexing="ij"), axis=-1)
-    points = frac.reshape(-1, 3) @ cell
-    shifts = np.array([(i, j, k) for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1)])
-    spos = atoms.get_scaled_positions(wrap=True)
-    images = (spos[None, :, :] + shifts[:, None, :]).reshape(-1, 3) @ cell
-    _, idx = cKDTree(images).query(points)
-    return (idx % len(atoms)).reshape(shape)
-
 
 def fractions(atoms: Atoms, density: np.ndarray, labels=None, owner: np.ndarray | None = None) -> dict:
     """Fraction of ``density`` on each label (default: chemical element), nearest-atom partition.
@@ -244,7 +208,7 @@ def _gpaw_body(doc: dict, folder: Path, atoms: Atoms, backend, bands, charge: in
     from gpaw import KohnShamConvergenceError
 
     from pvatoms.calc.gpaw_calc import band_edges, write_gpw
-    from pvatoms.results import atoms_to_dict
+    from pvatoms.schema import atoms_to_dict
 
     atoms = atoms.copy()
     atoms.calc = backend.calculator(directory=folder, charge=charge, atoms=atoms)

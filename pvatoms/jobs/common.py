@@ -9,7 +9,7 @@ from ase import Atoms
 
 from pvatoms.calc import get_backend
 from pvatoms.errors import InputError
-from pvatoms.results import atoms_to_dict
+from pvatoms.schema import atoms_to_dict
 
 
 def resolve_backend(backend, **settings):
@@ -21,16 +21,20 @@ def resolve_backend(backend, **settings):
     return backend
 
 
-def attach(atoms: Atoms, backend, folder: Path, charge: int = 0) -> Atoms:
-    """Copy of ``atoms`` with a fresh calculator of ``backend`` (one per structure/image)."""
+def attach(atoms: Atoms, backend, folder: Path, charge: int = 0, symmetry: bool = True) -> Atoms:
+    """Copy of ``atoms`` with a fresh calculator of ``backend`` (one per structure/image).
+    ``symmetry=False``: the DFT calculation may break the cell's symmetry (defect cells)."""
     out = atoms.copy()
-    out.calc = backend.calculator(directory=folder, charge=charge, atoms=out)
+    extra = {} if symmetry else {"symmetry": False}
+    out.calc = backend.calculator(directory=folder, charge=charge, atoms=out, **extra)
     return out
 
 
-def fill_static(doc: dict, atoms: Atoms, backend) -> None:
+def fill_static(doc: dict, atoms: Atoms, backend, folder: Path | None = None) -> None:
     """Energy (eV), forces (eV/Å), stress (eV/Å^3, Voigt) and, for DFT, band edges of ``atoms``
-    (which carries its calculator) into the result document."""
+    (which carries its calculator) into the result document. For GPAW also the electron count,
+    the spin state actually used and, when ``folder`` is given, the electrostatic potential
+    (``potential.npz``, for finite-size corrections)."""
     energy = float(atoms.get_potential_energy())
     doc["energy"] = energy
     doc["energy_per_atom"] = energy / len(atoms)
@@ -38,8 +42,17 @@ def fill_static(doc: dict, atoms: Atoms, backend) -> None:
     doc["stress"] = _stress(atoms)
     doc["structure"] = atoms_to_dict(atoms)
     if backend.dft and backend.name == "gpaw":
-        from pvatoms.calc.gpaw_calc import band_edges
-        doc["band_edges"] = band_edges(atoms.calc)
+        from pvatoms.calc.gpaw_calc import band_edges, electrostatic_potential
+        from pvatoms.io import write_potential
+        calc = atoms.calc
+        doc["band_edges"] = band_edges(calc)
+        doc["data"]["nelect"] = float(calc.get_number_of_electrons())
+        polarised = calc.get_number_of_spins() == 2
+        doc["data"]["spin"] = {"polarised": polarised,
+                               "magnetic_moment": float(calc.get_magnetic_moment()) if polarised else 0.0}
+        if folder is not None:
+            write_potential(Path(folder) / "potential.npz", *electrostatic_potential(calc))
+            doc["files"]["potential"] = "potential.npz"
 
 
 def _stress(atoms: Atoms):

@@ -1,7 +1,7 @@
 """Nudged elastic band: endpoint relaxation -> IDPP interpolation -> climbing-image NEB.
 
-The two endpoints must hold the same atoms in the same order (e.g. :func:`vacancy_hop` or two
-vacancy cells from :func:`pvatoms.build.point_defects`). Layout of the job folder::
+The two endpoints must hold the same atoms in the same order (e.g. from
+:func:`pvatoms.build.migration.vacancy_hop` or :func:`pvatoms.build.migration.neb_endpoints`). Layout of the job folder::
 
     folder/initial/result.json   relaxed initial endpoint (a relax job, positions only)
     folder/final/result.json     relaxed final endpoint
@@ -26,46 +26,12 @@ from ase.io import Trajectory, read
 from ase.mep import NEB
 from ase.optimize import FIRE
 
+from pvatoms.build.migration import nearest_vacancy_hops, vacancy_hop  # noqa: F401  (the endpoints builders)
 from pvatoms.errors import InputError
 from pvatoms.jobs.common import attach, resolve_backend
 from pvatoms.jobs.relax import NotConverged, relax
 from pvatoms.jobs.runner import run_job
-from pvatoms.results import atoms_from_dict, atoms_to_dict
-
-
-def vacancy_hop(perfect: Atoms, site_from: int, site_to: int) -> tuple[Atoms, Atoms]:
-    """NEB endpoints for a vacancy hopping from ``site_from`` to ``site_to`` (atom indices of the
-    perfect supercell, same element): the atom at ``site_to`` moves into ``site_from``.
-
-    Initial: vacancy at ``site_from``. Final: vacancy at ``site_to``. Same atom order in both."""
-    sym = perfect.get_chemical_symbols()
-    if sym[site_from] != sym[site_to]:
-        raise InputError(f"vacancy hop between different elements ({sym[site_from]}{site_from} -> "
-                         f"{sym[site_to]}{site_to}); choose two sites of one element")
-    if site_from == site_to:
-        raise InputError("vacancy hop needs two different sites")
-    initial = perfect.copy()
-    del initial[site_from]
-    final = initial.copy()
-    mover = site_to - (site_to > site_from)
-    d = perfect.get_distance(site_to, site_from, mic=True, vector=True)
-    final.positions[mover] = initial.positions[mover] + d      # continuous path, no wrap jump
-    for a in (initial, final):
-        a.info["provenance"] = {"builder": "pvatoms.jobs.neb.vacancy_hop",
-                                "arguments": {"site_from": int(site_from), "site_to": int(site_to)},
-                                "reference": None, "parent": perfect.info.get("provenance")}
-    return initial, final
-
-
-def nearest_vacancy_hops(perfect: Atoms, site: int, cutoff: float = 5.0) -> list[tuple[int, float]]:
-    """Sites of the same element as ``site`` within ``cutoff`` Å: ``[(index, distance Å), ...]``,
-    nearest first — candidate vacancy hops."""
-    sym = np.array(perfect.get_chemical_symbols())
-    same = np.flatnonzero(sym == sym[site])
-    same = same[same != site]
-    d = perfect.get_distances(site, same, mic=True)
-    order = np.argsort(d)
-    return [(int(same[k]), float(d[k])) for k in order if d[k] < cutoff]
+from pvatoms.schema import atoms_from_dict, atoms_to_dict, neb_data
 
 
 def check_endpoints(initial: Atoms, final: Atoms) -> None:
@@ -106,7 +72,7 @@ def neb(initial: Atoms, final: Atoms, folder, backend="sevennet", n_images: int 
 
 
 def _hash(atoms):
-    from pvatoms.results import structure_hash
+    from pvatoms.schema import structure_hash
     return structure_hash(atoms)
 
 
@@ -156,31 +122,6 @@ def _neb_body(initial, final, backend, s):
 
 
 def _profile(images, energies, band) -> dict:
-    """Barriers, hop distance, reaction coordinate and tangential forces of a converged band."""
-    first, last = images[0], images[-1]
-    disp = last.positions - first.positions
-    disp -= np.rint(disp @ np.linalg.inv(first.cell)) @ first.cell
-    mover = int(np.argmax(np.linalg.norm(disp, axis=1)))
-    coords, tang_forces = [0.0], []
-    for a, b in zip(images[:-1], images[1:]):
-        d = b.positions - a.positions
-        d -= np.rint(d @ np.linalg.inv(a.cell)) @ a.cell
-        coords.append(coords[-1] + float(np.linalg.norm(d)))
-    for k, im in enumerate(images):
-        lo, hi = images[max(k - 1, 0)], images[min(k + 1, len(images) - 1)]
-        t = hi.positions - lo.positions
-        t -= np.rint(t @ np.linalg.inv(im.cell)) @ im.cell
-        t /= np.linalg.norm(t)
-        tang_forces.append(float(np.sum(im.get_forces() * t)))
-    e = energies - energies[0]
-    return {
-        "energies": energies.tolist(), "relative_energies": e.tolist(),
-        "barrier_forward": float(energies.max() - energies[0]),
-        "barrier_backward": float(energies.max() - energies[-1]),
-        "reaction_energy": float(energies[-1] - energies[0]),
-        "hop_distance": float(np.linalg.norm(disp[mover])), "moving_atom": mover,
-        "moving_element": first.get_chemical_symbols()[mover],
-        "reaction_coordinate": coords, "path_length": coords[-1],
-        "forces_along_path": tang_forces, "n_images": len(images) - 2, "climb": bool(band.climb),
-        "saddle_image": int(np.argmax(energies)),
-    }
+    """Barriers, hop distance, reaction coordinate and tangential forces of a converged band
+    (the NEB key set of :func:`pvatoms.schema.neb_data`)."""
+    return neb_data(images, energies, forces=[im.get_forces() for im in images], climb=band.climb)

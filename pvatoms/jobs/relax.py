@@ -23,6 +23,7 @@ from ase.io import Trajectory, read
 from ase.optimize import BFGS, FIRE
 
 from pvatoms.build.common import spacegroup
+from pvatoms.errors import InputError
 from pvatoms.jobs.common import attach, check_charge, fill_static, max_force, resolve_backend
 from pvatoms.jobs.runner import run_job
 
@@ -35,21 +36,28 @@ class NotConverged(RuntimeError):
 
 def relax(atoms: Atoms, folder, backend="sevennet", cell: bool = False, fmax: float = 0.02,
           smax: float = 0.002, steps: int = 500, charge: int = 0, optimizer: str = "bfgs",
-          force: bool = False, **backend_settings) -> dict:
+          force: bool = False, defect: bool = False, **backend_settings) -> dict:
     """Relax ``atoms`` in ``folder`` with ``backend``; returns the result document.
 
     fmax : force criterion, eV/Å. smax : stress criterion for cell relaxations, eV/Å^3
         (0.002 eV/Å^3 = 0.32 GPa); FrechetCellFilter folds it into the force criterion via the
         cell degrees of freedom (``scalar_pressure`` 0).
     cell : also relax the cell (shape and volume).
+    defect : a defect supercell: positions only at the host's cell, DFT symmetry off (so a
+        symmetric start may distort), the electrostatic potential saved for the corrections
+        (GPAW ``potential.npz``; VASP LVHAR/LOCPOT, ISYM 0, ISIF 2).
     """
     backend = resolve_backend(backend, **backend_settings)
     charge = check_charge(backend, charge)
+    if defect and cell:
+        raise InputError("a defect relaxation keeps the host's cell: use cell=False with defect=True")
     settings = {"cell": cell, "fmax": fmax, "smax": smax if cell else None, "steps": steps,
                 "charge": charge, "optimizer": optimizer}
+    if defect and backend.dft:
+        settings["defect"] = True
     if backend.name == "vasp":
         from pvatoms.jobs.vasp_jobs import vasp_body
-        body = vasp_body("relax", atoms, backend, charge=charge, cell=cell, fmax=fmax)
+        body = vasp_body("relax", atoms, backend, charge=charge, cell=cell, fmax=fmax, defect=defect)
     else:
         body = _relax_body(atoms, backend, settings)
     return run_job("relax", folder, atoms, backend, body, settings, force=force)
@@ -65,7 +73,7 @@ def _relax_body(atoms, backend, s):
                 doc["data"]["restarted_from_trajectory"] = True
             except Exception:
                 start = atoms
-        work = attach(start, backend, folder, s["charge"])
+        work = attach(start, backend, folder, s["charge"], symmetry=not s.get("defect"))
         for key in ("region", "site", "boundary_distance"):
             if key in atoms.arrays:
                 work.arrays[key] = atoms.arrays[key]
@@ -76,7 +84,7 @@ def _relax_body(atoms, backend, s):
             opt = opt_cls(target, logfile=str(folder / "relax.log"))
             opt.attach(traj.write, interval=1)
             converged = bool(opt.run(fmax=s["fmax"], steps=s["steps"]))
-        fill_static(doc, work, backend)
+        fill_static(doc, work, backend, folder)
         cellpar = work.cell.cellpar()
         doc["files"]["trajectory"] = "relax.traj"
         doc["files"]["log"] = "relax.log"

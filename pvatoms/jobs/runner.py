@@ -15,7 +15,7 @@ from typing import Callable
 
 from ase import Atoms
 
-from pvatoms import results
+from pvatoms import schema
 from pvatoms.errors import InputError
 
 
@@ -30,11 +30,11 @@ def run_job(job: str, folder, atoms: Atoms | None, backend, body: Callable[[dict
     folder.mkdir(parents=True, exist_ok=True)
     settings = dict(settings or {})
     info = backend.info() if backend is not None else {"name": None}
-    doc = results.new_document(job, info, atoms, settings)
+    doc = schema.new_document(job, info, atoms, settings)
     if atoms is not None:
-        doc["structure_hash"] = results.structure_hash(atoms, {"job": job, "backend": _hash_backend(info),
+        doc["structure_hash"] = schema.structure_hash(atoms, {"job": job, "backend": _hash_backend(info),
                                                                "settings": settings})
-    old = results.load(folder)
+    old = schema.load(folder)
     if old is not None and not force:
         if old.get("status") == "completed":
             if old.get("structure_hash") not in (None, doc["structure_hash"]):
@@ -42,7 +42,7 @@ def run_job(job: str, folder, atoms: Atoms | None, backend, body: Callable[[dict
                                  "structure or settings; use another folder (or force=True to redo it)")
             return old
     doc["data"]["settings"] = settings
-    results.save(doc, folder)
+    schema.save(doc, folder)
     t0 = time.perf_counter()
     try:
         body(doc, folder)
@@ -50,19 +50,19 @@ def run_job(job: str, folder, atoms: Atoms | None, backend, body: Callable[[dict
     except InputError:
         doc["status"], doc["reason"] = "failed", "bad input (see the error message)"
         doc["wall_time"] = time.perf_counter() - t0
-        results.save(doc, folder)
+        schema.save(doc, folder)
         raise
     except KeyboardInterrupt:
         doc["status"], doc["reason"] = "failed", "interrupted (KeyboardInterrupt)"
         doc["wall_time"] = time.perf_counter() - t0
-        results.save(doc, folder)
+        schema.save(doc, folder)
         raise
     except Exception as exc:  # a crashed calculation is recorded, not raised
         doc["status"] = "failed"
         doc["reason"] = f"{type(exc).__name__}: {exc}"
         doc["data"]["traceback"] = traceback.format_exc(limit=8)
     doc["wall_time"] = time.perf_counter() - t0
-    results.save(doc, folder)
+    schema.save(doc, folder)
     return doc
 
 

@@ -18,27 +18,25 @@ from pvatoms.jobs.runner import run_job
 
 
 def static(atoms: Atoms, folder, backend="sevennet", charge: int = 0, force: bool = False,
-           write_gpw: bool = False, **backend_settings) -> dict:
+           write_gpw: bool = False, defect: bool = False, **backend_settings) -> dict:
     """Single point of ``atoms`` in ``folder``; returns the result document. ``charge`` in e
-    (+1: one electron removed), DFT backends only. ``write_gpw``: keep GPAW's wavefunctions."""
+    (+1: one electron removed), DFT backends only. ``write_gpw``: keep GPAW's wavefunctions.
+    ``defect``: a defect supercell (DFT symmetry off; VASP writes the LOCPOT). DFT statics save
+    the electrostatic potential (GPAW ``potential.npz``, VASP LOCPOT) for finite-size corrections."""
     backend = resolve_backend(backend, **backend_settings)
     charge = check_charge(backend, charge)
     settings = {"charge": charge}
+    if defect and backend.dft:
+        settings["defect"] = True
     if backend.name == "vasp":
         from pvatoms.jobs.vasp_jobs import vasp_body
-        body = vasp_body("static", atoms, backend, charge=charge)
+        body = vasp_body("static", atoms, backend, charge=charge, defect=defect)
     else:
         def body(doc, folder: Path):
-            work = attach(atoms, backend, folder, charge)
-            fill_static(doc, work, backend)
-            if backend.name == "gpaw":
-                from pvatoms.analysis.defects import write_potential
-                from pvatoms.calc.gpaw_calc import electrostatic_potential
-                doc["data"]["nelect"] = float(work.calc.get_number_of_electrons())
-                write_potential(folder / "potential.npz", *electrostatic_potential(work.calc))
-                doc["files"]["potential"] = "potential.npz"     # for finite-size corrections
-                if write_gpw:
-                    from pvatoms.calc.gpaw_calc import write_gpw as _write
-                    _write(work.calc, folder / "static.gpw")
-                    doc["files"]["gpw"] = "static.gpw"
+            work = attach(atoms, backend, folder, charge, symmetry=not defect)
+            fill_static(doc, work, backend, folder)
+            if backend.name == "gpaw" and write_gpw:
+                from pvatoms.calc.gpaw_calc import write_gpw as _write
+                _write(work.calc, folder / "static.gpw")
+                doc["files"]["gpw"] = "static.gpw"
     return run_job("static", folder, atoms, backend, body, settings, force=force)

@@ -31,12 +31,16 @@ def merge(doc: dict, fields: dict) -> None:
             doc[key] = value
 
 
-def vasp_body(job: str, atoms: Atoms, backend, charge: int = 0, cell: bool | None = None, **_):
-    """Job body for relax / static / band-edges with the VASP backend."""
+def vasp_body(job: str, atoms: Atoms, backend, charge: int = 0, cell: bool | None = None,
+              defect: bool = False, **_):
+    """Job body for relax / static / band-edges with the VASP backend (``defect``: the defect
+    supercell conventions of :meth:`pvatoms.calc.vasp.VaspBackend.prepare`)."""
     def body(doc, folder: Path):
         if not _has_outputs(folder, job):
-            backend.prepare(job, atoms, folder, charge=charge,
-                            **({"relax_cell": cell} if job == "relax" and cell is not None else {}))
+            extra = {"relax_cell": cell} if job == "relax" and cell is not None else {}
+            if defect:
+                extra["defect"] = True
+            backend.prepare(job, atoms, folder, charge=charge, **extra)
             backend.execute(folder, job)
         else:
             doc["data"]["parsed_existing_outputs"] = True

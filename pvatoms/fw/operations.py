@@ -1,4 +1,9 @@
-"""The workflow commands: submit, launch, status, rerun, report, qlaunch."""
+"""The workflow operations behind ``pvatoms submit|launch|status|rerun|report|qlaunch``.
+
+Each takes a :class:`~pvatoms.fw.launchpads.Target` (embedded store or MongoDB) and returns a
+JSON-able dict; none prints a report (the command line does that). Used by the command line and
+by :mod:`pvatoms.demo`.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +15,9 @@ from pathlib import Path
 
 from pvatoms.errors import InputError
 from pvatoms.fw.launchpads import Target
+from pvatoms.fw.progress import Progress
 
 STATES = ("READY", "WAITING", "RESERVED", "RUNNING", "COMPLETED", "FIZZLED", "DEFUSED", "PAUSED", "ARCHIVED")
-
-
-def _say(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def submit(spec_path, target: Target, folder=None) -> dict:
@@ -48,48 +50,6 @@ def status(target: Target) -> dict:
                            "reruns": len(fw.get("archived_launches") or [])} for fw in fws]}
 
 
-def print_status(doc: dict) -> None:
-    """Readable table of :func:`status`."""
-    print(f"{doc['launchpad']}")
-    print("  " + "  ".join(f"{k}: {v}" for k, v in doc["counts"].items()) if doc["counts"] else "  (empty)")
-    if doc["fireworks"]:
-        print(f"\n{'fw_id':>6}  {'state':<10} {'launches':>8}  name")
-        for fw in doc["fireworks"]:
-            print(f"{fw['fw_id']:>6}  {fw['state']:<10} {fw['launches']:>8}  {fw['name']}")
-
-
-class Progress:
-    """One status line per event on stderr: done/total, what runs, elapsed, estimate."""
-
-    def __init__(self, quiet: bool = False):
-        self.t0 = time.perf_counter()
-        self.quiet = quiet
-        self.durations: list[float] = []
-
-    def __call__(self, kind: str, info: dict) -> None:
-        if kind == "end":
-            self.durations.append(info["seconds"])
-        if self.quiet:
-            return
-        counts = info.get("counts") or {}
-        total = sum(counts.values())
-        done = counts.get("COMPLETED", 0) + counts.get("FIZZLED", 0)
-        el = time.perf_counter() - self.t0
-        left = total - done
-        eta = (sum(self.durations) / len(self.durations) * left) if self.durations else None
-        bar_n = int(20 * done / total) if total else 20
-        bar = "#" * bar_n + "." * (20 - bar_n)
-        what = (f"running {info['name']} (fw {info['fw_id']})" if kind == "start"
-                else f"{info['state'].lower()} {info['name']} in {info['seconds']:.1f} s")
-        eta_s = f", ~{_hms(eta)} left" if eta is not None else ""
-        _say(f"[{bar}] {done}/{total} done, {_hms(el)} elapsed{eta_s} | {what}")
-
-
-def _hms(s: float) -> str:
-    s = int(round(s))
-    return f"{s // 3600:d}:{s % 3600 // 60:02d}:{s % 60:02d}"
-
-
 def launch(target: Target, max_jobs: int | None = None, quiet: bool = False) -> dict:
     """Run READY fireworks locally until none is left; lost runs are rerun first."""
     import fireworks.core.rocket as rocket_module
@@ -109,13 +69,14 @@ def launch(target: Target, max_jobs: int | None = None, quiet: bool = False) -> 
 
 
 def rerun(target: Target, fizzled: bool = False, fw_ids=()) -> dict:
-    """Send FIZZLED fireworks (or the given ids) back to READY."""
+    """Send FIZZLED fireworks (with ``fizzled``) and the given ids back to READY; returns
+    ``{"rerun": ids}`` (empty when ``fizzled`` found none). InputError when neither is given."""
+    if not fizzled and not fw_ids:
+        raise InputError("nothing to rerun: give --fizzled or fw_ids")
     with target.launchpad() as lp:
         ids = list(fw_ids)
         if fizzled:
             ids += [fw["fw_id"] for fw in lp.fireworks.find({"state": "FIZZLED"}, {"fw_id": 1})]
-        if not ids:
-            raise InputError("nothing to rerun: give --fizzled or fw_ids")
         done = []
         for i in sorted(set(ids)):
             done += lp.rerun_fw(int(i))

@@ -1,0 +1,80 @@
+"""Defect concentrations and the self-consistent Fermi level of a
+:class:`~pvatoms.analysis.defects.thermodynamics.DefectThermodynamics`.
+
+Dilute limit, Boltzmann statistics, parabolic bands: concentrations in cm^-3, energies in eV,
+temperatures in K, effective masses in units of the electron mass m_e.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+from pvatoms.errors import InputError
+
+#: Boltzmann constant, eV/K.
+KB = 8.617333262e-5
+#: Effective density of states prefactor, cm^-3, for m* = m_e at 300 K: 2 (2π m_e k T / h²)^{3/2}.
+NC_300K = 2.5094e19
+
+
+def site_count(thermo, entry, site_counts: dict | None = None) -> float:
+    """Equivalent sites per supercell of ``entry``: ``site_counts[name]`` when given, else the
+    number of bulk atoms of the removed element (an upper bound when that element has
+    inequivalent sites, e.g. Br 4c/8d in Pnma), 1 for interstitials."""
+    if site_counts and entry.name in site_counts:
+        return float(site_counts[entry.name])
+    removed = [el for el, n in entry.change.items() if n < 0]
+    if removed:
+        return float(Counter(thermo.bulk_atoms.get_chemical_symbols())[removed[0]])
+    return 1.0
+
+
+def concentrations(thermo, limit: str, fermi_level: float, temperature: float,
+                   site_counts: dict | None = None) -> list[dict]:
+    """Dilute-limit concentrations (cm^-3) of every defect charge state:
+    c = N_sites / V_supercell · exp(−ΔH / k_B T). ``site_counts`` {name: equivalent sites per
+    supercell}; default: see :func:`site_count`. Each item: ``defect``, ``charge``,
+    ``formation_energy`` (eV), ``concentration``."""
+    if temperature <= 0:
+        raise InputError(f"temperature must be > 0 K, got {temperature!r}")
+    volume_cm3 = thermo.bulk_atoms.get_volume() * 1e-24
+    out = []
+    for e in thermo.entries:
+        dh = thermo.intercept(e, limit) + e.charge * fermi_level
+        c = site_count(thermo, e, site_counts) / volume_cm3 * math.exp(min(-dh / (KB * temperature), 700.0))
+        out.append({"defect": e.name, "charge": e.charge, "formation_energy": dh, "concentration": c})
+    return out
+
+
+def solve_fermi_level(thermo, limit: str, temperature: float, electron_mass: float, hole_mass: float,
+                      site_counts: dict | None = None) -> dict:
+    """Self-consistent Fermi level (eV above the VBM) from charge neutrality,
+    Σ q c_q + p − n = 0, with Boltzmann statistics for parabolic bands of effective masses
+    ``electron_mass``/``hole_mass`` (units of m_e): n = N_c exp(−(E_g − E_F)/kT),
+    p = N_v exp(−E_F/kT), N = 2.509e19 (m*)^{3/2} (T/300)^{3/2} cm^-3. Needs the gap.
+    Returns ``limit``, ``temperature``, ``fermi_level``, ``electrons``, ``holes`` (cm^-3) and the
+    ``concentrations`` there."""
+    from scipy.optimize import brentq
+
+    if thermo.band_gap is None:
+        raise InputError("the self-consistent Fermi level needs the band gap (bulk band_edges.gap or band_gap=)")
+    if not (electron_mass > 0 and hole_mass > 0):
+        raise InputError(f"effective masses must be > 0 (units of m_e), got {electron_mass!r}, {hole_mass!r}")
+    kt = KB * temperature
+    nc = NC_300K * electron_mass ** 1.5 * (temperature / 300.0) ** 1.5
+    nv = NC_300K * hole_mass ** 1.5 * (temperature / 300.0) ** 1.5
+    gap = thermo.band_gap
+
+    def net_charge(ef):
+        q = sum(c["charge"] * c["concentration"] for c in concentrations(thermo, limit, ef, temperature, site_counts))
+        return q + nv * math.exp(-ef / kt) - nc * math.exp(-(gap - ef) / kt)
+
+    lo, hi = -1.0, gap + 1.0
+    ef = brentq(net_charge, lo, hi, xtol=1e-6)
+    return {"limit": limit, "temperature": temperature, "fermi_level": ef,
+            "electrons": nc * math.exp(-(gap - ef) / kt), "holes": nv * math.exp(-ef / kt),
+            "concentrations": concentrations(thermo, limit, ef, temperature, site_counts)}
+
+
+__all__ = ["KB", "NC_300K", "site_count", "concentrations", "solve_fermi_level"]

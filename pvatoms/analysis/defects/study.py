@@ -1,0 +1,151 @@
+"""The whole defect analysis of a study, from documents given by role: chemical-potential limits,
+formation energies, transition levels, Fermi level, diagrams and tables, and the analysis
+document that a report is built from.
+
+>>> from pvatoms.schema import read_result
+>>> doc = analyse_defects("out", bulk=read_result("runs/perfect"),                  # doctest: +SKIP
+...                       defects=[read_result("runs/V_Br_q+1"), read_result("runs/V_Br_q0")],
+...                       phases=[read_result(f"runs/phase-{p}") for p in ("Cs", "Pb", "Br2", "CsBr")],
+...                       host=read_result("runs/host-relax"), dielectric=4.96)
+>>> doc["transition_levels"][0]["level"]                                              # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pvatoms.analysis import ANALYSIS_SCHEMA
+from pvatoms.analysis.chempots import (ChemicalPotentialLimits, chemical_potential_limits, chempot_table_rows,
+                                       plot_stability_region, write_chempot_tables)
+from pvatoms.analysis.defects.documents import MAX_CHANGES
+from pvatoms.analysis.defects.thermodynamics import DefectThermodynamics
+from pvatoms.errors import InputError
+from pvatoms.io import to_jsonable, write_json_atomic
+
+#: The analysis document, in the output folder.
+SUMMARY_FILE = "summary.json"
+
+
+def host_elements(host_doc: dict) -> list[str]:
+    """Elements of the host document's reduced formula, in formula order (``["Cs", "Pb", "Br"]``)."""
+    from pymatgen.core import Composition
+
+    from pvatoms.analysis.defects.sorting import reduced_formula
+    return [str(el) for el in Composition(reduced_formula(host_doc)).elements]
+
+
+def _limits(chempots) -> ChemicalPotentialLimits:
+    if isinstance(chempots, ChemicalPotentialLimits):
+        return chempots
+    try:
+        return ChemicalPotentialLimits.from_dict(chempots)
+    except (TypeError, KeyError, AttributeError) as exc:
+        raise InputError(f"chempots must be a ChemicalPotentialLimits or the content of a chempots.json "
+                         f"({type(exc).__name__}: {exc})") from None
+
+
+def analyse_defects(output, bulk: dict, defects, phases=(), host: dict | None = None, chempots=None,
+                    dielectric=None, correction: str = "freysoldt", vbm: float | None = None,
+                    band_gap: float | None = None, fermi_level: float = 0.0, temperature: float | None = None,
+                    effective_masses=None, max_changes: int = MAX_CHANGES, elements=None) -> dict:
+    """Chemical potentials, formation energies, transition levels, diagrams and tables.
+
+    Parameters (documents as :func:`pvatoms.schema.read_result` returns them; labels from ``_label``)
+    ----------
+    output : folder for every file written.
+    bulk : result document of the perfect supercell the defects were made in.
+    defects : list of defect result documents (same supercell, backend and settings).
+    phases : list of competing-phase result documents (Cs, Pb, Br2, CsBr, ...); not needed when
+        ``chempots`` is given.
+    host : host reference of the phase diagram (e.g. the converged unit cell); default ``bulk``.
+    chempots : chemical-potential limits of an earlier analysis (a
+        :class:`~pvatoms.analysis.chempots.ChemicalPotentialLimits` or a ``chempots.json`` dict)
+        instead of ``phases``.
+    dielectric : ε for charged defects (number, 3 diagonal values or 3x3).
+    correction : 'freysoldt' | 'kumagai' | 'none'.
+    vbm, band_gap : eV; default from the bulk document.
+    fermi_level : E_F above the VBM (eV) of the formation-energy table.
+    temperature : K; also solve the self-consistent Fermi level, which needs
+        ``effective_masses`` (electron, hole; units of m_e).
+    max_changes : most atoms a defect adds plus removes.
+    elements : the chemical space (default: the host's elements in formula order).
+
+    Writes into ``output``: ``chempots.json``, ``chemical_potentials.{csv,md,tex}``,
+    ``competing_phases.{csv,md,tex}``, ``stability_region.{png,pdf}``,
+    ``formation_energy_<limit>.{png,pdf}``, ``formation_energies.{csv,md,tex}``,
+    ``transition_levels.{csv,md,tex}`` and ``summary.json``: the returned analysis document with
+    ``kind`` ("defects"), ``schema``, ``status`` ("completed" | "host unstable", with a
+    ``message``), ``backend``, the labels of ``bulk``, ``host``, ``defects`` and ``phases``,
+    ``files`` (names in ``output``), ``tables`` (the rows of every table written:
+    ``chemical_potentials``, ``competing_phases``, ``formation_energies``, ``transition_levels``),
+    ``chemical_potentials`` (``stable``, ``e_above_hull``
+    eV/atom, ``named``, ``limits`` {vertex: {element: Δμ eV}}, ``rp_phases_e_above_hull``) and,
+    when the host is stable, ``transition_levels`` (eV above the VBM), ``formation_energies``
+    (table rows, eV), ``corrections`` (eV per defect and charge) and, with ``temperature``,
+    ``fermi_level`` (per limit).
+    """
+    if bulk is None:
+        raise InputError("missing bulk reference: give the result document of the perfect supercell")
+    defects = list(defects or [])
+    phases = list(phases or [])
+    if not defects:
+        raise InputError("no defect documents given")
+    if temperature is not None and not effective_masses:
+        raise InputError("the self-consistent Fermi level at a temperature needs effective_masses "
+                         "(electron, hole; units of m_e)")
+    host = bulk if host is None else host
+    outdir = Path(output)
+
+    doc = {"kind": "defects", "schema": ANALYSIS_SCHEMA, "backend": bulk.get("backend"),
+           "bulk": bulk.get("_label"), "host": host.get("_label"),
+           "defects": [d.get("_label") for d in defects], "phases": [d.get("_label") for d in phases],
+           "files": {}}
+    if chempots is not None:
+        limits = _limits(chempots)
+    else:
+        if not phases:
+            raise InputError("no competing-phase documents (Cs, Pb, Br2, CsBr, PbBr2, Cs4PbBr6, CsPb2Br5, "
+                             "CsBr3, RP phases) and no chempots: the chemical potentials cannot be bounded")
+        limits = chemical_potential_limits(host, {d.get("_label") or f"phase {i}": d for i, d in enumerate(phases)},
+                                           elements=list(elements) if elements else host_elements(host))
+    outdir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(outdir / "chempots.json", limits.as_dict())
+    doc["files"]["chempots"] = "chempots.json"
+    for key, p in write_chempot_tables(limits, outdir).items():
+        doc["files"][key] = [x.name for x in p.values()]
+    doc["tables"] = chempot_table_rows(limits)
+    doc["chemical_potentials"] = {"stable": limits.stable, "e_above_hull": limits.e_above_hull,
+                                  "named": limits.named, "limits": limits.limits,
+                                  "rp_phases_e_above_hull": limits.rp_phases}
+    if not limits.stable:
+        doc["status"] = "host unstable"
+        doc["message"] = (f"{limits.host} is {limits.e_above_hull:.4f} eV/atom above the convex hull with "
+                          f"these phases (decomposes to {', '.join(limits.decomposition)}): no "
+                          "chemical-potential limits, no formation energies")
+        doc = to_jsonable(doc)
+        write_json_atomic(outdir / SUMMARY_FILE, doc)
+        return doc
+    paths = plot_stability_region(limits, outdir / "stability_region")
+    doc["files"]["stability_region"] = [p.name for p in paths.values()]
+
+    thermo = DefectThermodynamics(bulk, defects, limits, vbm=vbm, band_gap=band_gap, dielectric=dielectric,
+                                  correction=correction, max_changes=max_changes)
+    for limit, p in thermo.plot_all(outdir).items():
+        doc["files"][f"diagram {limit}"] = [x.name for x in p.values()]
+    for key, p in thermo.write_tables(outdir, fermi_level).items():
+        doc["files"][key] = [x.name for x in p.values()]
+    doc["transition_levels"] = thermo.transition_levels()
+    doc["formation_energies"] = thermo.table_rows(fermi_level)
+    doc["tables"]["formation_energies"] = doc["formation_energies"]
+    doc["tables"]["transition_levels"] = thermo.transition_rows()
+    doc["corrections"] = {f"{e.name} q={e.charge:+d}": e.correction_energy for e in thermo.entries}
+    if temperature is not None:
+        doc["fermi_level"] = {limit: thermo.solve_fermi_level(limit, temperature, *effective_masses)
+                              for limit in thermo.limits}
+    doc["status"] = "completed"
+    doc = to_jsonable(doc)
+    write_json_atomic(outdir / SUMMARY_FILE, doc)
+    return doc
+
+
+__all__ = ["analyse_defects", "host_elements", "SUMMARY_FILE"]

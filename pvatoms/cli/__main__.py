@@ -1,0 +1,7 @@
+"""``python -m pvatoms.cli ARGS`` is ``pvatoms ARGS``."""
+
+import sys
+
+from pvatoms.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,136 @@
+"""The analyses a study graph ends in. Each takes ``(roles, folder, **settings)`` — ``roles`` maps
+a role (``bulk``, ``defects``, ``nebs`` ...) to the parents' result summaries (label, folder,
+status, energy, structure ...) — writes its files into ``folder`` and returns a JSON-able analysis
+document with ``kind``. Unfinished parents are left out and listed (``skipped_unfinished``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from pvatoms.analysis import ANALYSIS_SCHEMA
+from pvatoms.errors import InputError
+from pvatoms.schema import atoms_from_dict, read_result
+
+
+
+def _done(items) -> list:
+    return [r for r in items if r.get("status") == "completed"]
+
+
+def _skipped(roles: dict) -> list:
+    return sorted(r["label"] for items in roles.values() for r in items if r.get("status") != "completed")
+
+
+def _docs(items) -> list:
+    return [read_result(r["folder"], label=r["label"]) for r in _done(items)]
+
+
+def dielectric_of(spec: dict | None):
+    """(ε as a number or 3x3 tensor, its source) from a study's ``dielectric`` entry (see
+    :func:`pvatoms.studies.specs.dielectric_value`); ``{from: FOLDER}`` reads the total (electronic +
+    ionic) tensor of a dielectric job's result document."""
+    if spec is None:
+        return None, None
+    if "value" in spec:
+        return spec["value"], spec.get("source", "spec")
+    doc = read_result(spec["from"])
+    eps = (doc.get("data") or {}).get("dielectric") or {}
+    if doc.get("status") != "completed" or eps.get("total") is None:
+        raise InputError(f"dielectric from {spec['from']}: not a completed dielectric result (need data.dielectric.total)")
+    return eps["total"], spec.get("source") or f"dielectric job {spec['from']} ({doc['level_of_theory']['label']})"
+
+
+def defects_analysis(roles: dict, folder: Path, dielectric=None, **_) -> dict:
+    """Chemical-potential limits, formation energies, transition levels, diagrams and tables
+    (:func:`pvatoms.analysis.defects.analyse_defects`) from the results by role."""
+    from pvatoms.analysis.defects import analyse_defects
+    bulk, host = _docs(roles.get("bulk", [])), _docs(roles.get("host", []))
+    if not bulk:
+        raise InputError("the perfect supercell did not finish: no formation energies")
+    eps, source = dielectric_of(dielectric)
+    out = analyse_defects(folder, bulk=bulk[0], defects=_docs(roles.get("defects", [])),
+                          phases=_docs(roles.get("phases", [])), host=host[0] if host else None, dielectric=eps)
+    return {"kind": "defects", "schema": ANALYSIS_SCHEMA, "skipped_unfinished": _skipped(roles),
+            "dielectric": {"value": eps, "source": source}, **out}
+
+
+def neb_analysis(roles: dict, folder: Path, **_) -> dict:
+    """Barrier table (CSV, Markdown, LaTeX) and energy profiles of the finished NEBs."""
+    from pvatoms.analysis.neb import analyse_neb
+    nebs = _done(roles.get("nebs", []))
+    if not nebs:
+        raise RuntimeError("no NEB finished: nothing to tabulate")
+    nebs = sorted(nebs, key=lambda r: r["label"])
+    out = analyse_neb([r["folder"] for r in nebs], folder, labels=[r["label"] for r in nebs])
+    return {"kind": "neb", "schema": ANALYSIS_SCHEMA, "skipped_unfinished": _skipped(roles), **out}
+
+
+def band_edges_analysis(roles: dict, folder: Path, **_) -> dict:
+    """Planar averages, region fractions, IPR and the localization statement of the band-edge
+    densities."""
+    from pvatoms.analysis.localization import analyse_band_edges
+    edges = sorted(_done(roles.get("band_edges", [])), key=lambda r: r["label"])
+    if not edges:
+        raise RuntimeError("no band-edges job finished: nothing to analyse")
+    out = analyse_band_edges([r["folder"] for r in edges], folder, labels=[r["label"] for r in edges])
+    return {"kind": "band-edges", "schema": ANALYSIS_SCHEMA, "skipped_unfinished": _skipped(roles), **out}
+
+
+def phonons_analysis(roles: dict, folder: Path, supercell=None, displacement: float = 0.01, **_) -> dict:
+    """Forces of the displacement statics -> force constants, bands, DOS, imaginary modes."""
+    from pvatoms.jobs.phonons import phonon_analysis, phonon_displacements
+    base = atoms_from_dict(roles["structure"][0]["structure"])
+    ph, cells = phonon_displacements(base, supercell, displacement=displacement)
+    disp = {r["label"]: r for r in roles.get("displacements", [])}
+    forces = []
+    for k in range(len(cells)):
+        label = f"disp-{k:03d}"
+        if label not in disp or disp[label].get("status") != "completed":
+            raise RuntimeError(f"phonon displacement {label} did not complete: cannot build force constants")
+        f = np.array(read_result(disp[label]["folder"])["forces"])
+        forces.append(f - f.mean(axis=0))
+    ph.forces = np.array(forces)
+    ph.save(str(Path(folder) / "phonopy_params.yaml"), settings={"force_constants": False})
+    data = phonon_analysis(ph, folder)
+    backend = next(iter(disp.values())).get("backend") if disp else None
+    return {"kind": "phonons", "schema": ANALYSIS_SCHEMA, "backend": backend, "n_displacements": len(cells), **data}
+
+
+def table_analysis(roles: dict, folder: Path, title: str = "Results") -> dict:
+    """All parents' energies in one table (CSV, Markdown, LaTeX) with provenance."""
+    from pvatoms.analysis.tables import provenance_label, write_table
+    rows = [{"calculation": r["label"], "job": r.get("job"), "status": r.get("status"), "E (eV)": r.get("energy"),
+             "E/atom (eV)": r.get("energy_per_atom"), "provenance": provenance_label(r)}
+            for r in sorted((r for items in roles.values() for r in items), key=lambda r: r["label"])]
+    paths = write_table(rows, Path(folder) / "results", caption=title)
+    return {"kind": "table", "schema": ANALYSIS_SCHEMA, "rows": rows, "files": {k: str(v) for k, v in paths.items()}}
+
+
+ANALYSES = {"defects": defects_analysis, "neb": neb_analysis, "band-edges": band_edges_analysis,
+            "phonons": phonons_analysis, "table": table_analysis}
+
+
+def roles_of(kind: str, roles: dict | None, settings: dict, parents: dict) -> dict:
+    """Role -> parent summaries. Workflows of the first layout stored no roles: they are read back
+    from the labels that layout used (``host-relax``, ``perfect``, ``phase-*``, ``disp-*``)."""
+    if roles is not None:
+        return {role: [parents.get(x, {"label": x, "status": "missing"}) for x in labels]
+                for role, labels in roles.items()}
+    labels = sorted(parents)
+    by_job = {j: [parents[x] for x in labels if parents[x].get("job") == j] for j in ("neb", "band-edges")}
+    if kind == "defects":
+        host, bulk = settings.get("host", "host-relax"), settings.get("perfect", "perfect")
+        return {"host": [parents[x] for x in (host,) if x in parents], "bulk": [parents[x] for x in (bulk,) if x in parents],
+                "phases": [parents[x] for x in labels if x.startswith("phase-")],
+                "defects": [parents[x] for x in labels if x not in (host, bulk) and not x.startswith("phase-")]}
+    if kind == "neb":
+        return {"nebs": by_job["neb"]}
+    if kind == "band-edges":
+        return {"band_edges": by_job["band-edges"]}
+    if kind == "phonons":
+        return {"structure": [parents[settings.get("structure_from", "relax")]],
+                "displacements": [parents[x] for x in labels if x.startswith("disp-")]}
+    return {"results": [parents[x] for x in labels]}
