@@ -115,3 +115,21 @@ def test_level_of_theory_follows_the_geometry(tmp_path):
     relax, static, edges = (read_result(tmp_path / x)["level_of_theory"] for x in ("relax", "static", "band-edges"))
     assert relax == {"energy": "CHGNet 0.3.0", "geometry": "CHGNet 0.3.0", "label": "CHGNet 0.3.0//CHGNet 0.3.0"}
     assert static["label"] == "PBE//CHGNet 0.3.0" and edges["label"] == "PBE//CHGNet 0.3.0"
+
+
+@pytest.mark.slow
+def test_a_store_of_the_first_layout_resumes(tmp_path):
+    """Fireworks submitted by the first layout (task parameters, a join without roles) run to
+    completion with the current code."""
+    from pvatoms.fw.launcher import launch
+    from pvatoms.fw.store import EmbeddedStore
+    src = Path(__file__).parent / "data" / "first_layout_store" / "launchpad.json"
+    (tmp_path / "store").mkdir()
+    (tmp_path / "store" / "launchpad.json").write_text(src.read_text().replace("@RUNS@", str(tmp_path / "runs")))
+    store = EmbeddedStore(tmp_path / "store")
+    out = launch(store)
+    assert sorted(out["completed"]) == [1, 2, 3] and not out["fizzled"], out
+    doc = read_result(tmp_path / "runs" / "hop")
+    analysis = __import__("json").loads((tmp_path / "runs" / "barriers" / "analysis.json").read_text())
+    assert analysis["kind"] == "neb" and analysis["rows"][0]["E_b forward (eV)"] == pytest.approx(
+        doc["data"]["barrier_forward"], abs=1e-3)

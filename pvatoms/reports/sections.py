@@ -25,14 +25,16 @@ def _rel(path, root: Path) -> str:
     return str(Path(path).resolve().relative_to(root.resolve()))
 
 
-def _pngs(doc: dict, prefix: str) -> list[str]:
-    """PNG files of an analysis document whose file key starts with ``prefix``."""
+def _pngs(doc: dict, entry: dict, prefix: str) -> list[Path]:
+    """PNG files of an analysis document whose file key starts with ``prefix``, found in the
+    analysis folder of the index entry (so a run folder that was moved still shows them)."""
     out = []
     for key, val in sorted((doc.get("files") or {}).items()):
-        if key.startswith(prefix) and isinstance(val, dict) and val.get("png"):
-            out.append(val["png"])
-        elif key.startswith(prefix) and isinstance(val, list):
-            out += [v for v in val if str(v).endswith(".png")]
+        if not key.startswith(prefix):
+            continue
+        names = [val["png"]] if isinstance(val, dict) and val.get("png") else (
+            [v for v in val if str(v).endswith(".png")] if isinstance(val, list) else [])
+        out += [Path(entry["folder"]) / Path(n).name for n in names]
     return out
 
 
@@ -82,7 +84,7 @@ def defects(root: Path, index: StudyIndex, facts: dict) -> list[str]:
     if doc.get("status") == "host unstable":
         facts["host_unstable"] = cp.get("e_above_hull")
         return out + [f"**{doc.get('message')}**", ""]
-    tables = doc.get("tables") or {}
+    tables = doc.get("tables") or _older_tables(entry)
     for name in ("chemical_potentials", "competing_phases"):
         if tables.get(name):
             out += [f"**{name.replace('_', ' ').capitalize()}**", "", to_markdown(tables[name]), ""]
@@ -92,12 +94,24 @@ def defects(root: Path, index: StudyIndex, facts: dict) -> list[str]:
         facts["rp_hull"] = rp
     if doc.get("formation_energies"):
         out += ["**Formation energies** (neutral vacancies, eV)", "", to_markdown(doc["formation_energies"]), ""]
-    for png in _pngs(doc, "diagram"):
-        png = Path(entry["folder"]) / png
+    for png in _pngs(doc, entry, "diagram"):
         out += [f"![{png.stem}]({_rel(png, root)})", ""]
     facts["formation"] = doc.get("formation_energies") or []
     facts["limits_named"] = cp.get("named") or {}
     return out
+
+
+def _older_tables(entry: dict) -> dict:
+    """Table rows for a defect analysis written before its document carried them: rebuilt from
+    the ``chempots.json`` in its folder."""
+    from pvatoms.analysis.chempots import ChemicalPotentialLimits, chempot_table_rows
+    from pvatoms.errors import InputError
+    from pvatoms.io import read_json
+    path = Path(entry["folder"]) / "chempots.json"
+    try:
+        return chempot_table_rows(ChemicalPotentialLimits.from_dict(read_json(path)))
+    except (InputError, TypeError, KeyError):
+        return {}
 
 
 def neb(root: Path, index: StudyIndex, facts: dict) -> list[str]:
@@ -106,8 +120,8 @@ def neb(root: Path, index: StudyIndex, facts: dict) -> list[str]:
     if not doc:
         return out + [missing(index, entry, "the NEB"), ""]
     out += [to_markdown(doc["rows"]), ""]
-    for png in _pngs(doc, "profile_"):
-        out += [f"![{Path(png).stem}]({_rel(png, root)})", ""]
+    for png in _pngs(doc, entry, "profile_"):
+        out += [f"![{png.stem}]({_rel(png, root)})", ""]
     facts["neb"] = doc.get("rows") or []
     return out
 
@@ -141,8 +155,8 @@ def electronic(root: Path, index: StudyIndex, facts: dict, bulk_gap: tuple[str, 
             out += [f"RP/perovskite boundary model ({len(edges['structure']['symbols'])} atoms): gap "
                     f"{edges['band_edges']['gap']:.2f} eV; {provenance(edges)}.", ""]
     out += [to_markdown(doc["rows"]), ""]
-    for png in _pngs(doc, "planar_average_"):
-        out += [f"![{Path(png).stem}]({_rel(png, root)})", ""]
+    for png in _pngs(doc, entry, "planar_average_"):
+        out += [f"![{png.stem}]({_rel(png, root)})", ""]
     statements = doc.get("statements") or {}
     out += [f"**{s}**" for s in statements.values()] + [""]
     facts["localization"] = statements
