@@ -151,7 +151,7 @@ def test_cdte_freysoldt_and_formation_energy_match_pymatgen_analysis_defects(cdt
     fc = freysoldt_correction(vcd, bulk, 9.13)
     print(f"\nFreysoldt V_Cd^2- (eps 9.13): {fc['correction']:.6f} eV "
           f"(electrostatic {fc['electrostatic']:.6f}, alignment {fc['potential_alignment']:.6f})")
-    assert 0.5 < fc["correction"] < 1.0                                  # positive, ~q² term dominated
+    assert fc["correction"] == pytest.approx(0.728, abs=0.01)           # pinned (positive, ~q² term dominated)
 
     # independent: the vacancy site by brute force, pymatgen's own DefectEntry path
     bs = AseAtomsAdaptor.get_structure(atoms_from_dict(bulk["structure"]))
@@ -378,7 +378,8 @@ def test_inconsistent_inputs_raise_input_error(host, phase_docs):
     with pytest.raises(InputError, match="PbBr2"):
         chemical_potential_limits(bulk, mixed)
     # chemical potentials of another backend than the defects
-    other_bulk = dict(bulk, backend=other)
+    from pvatoms.schema import level_of_theory
+    other_bulk = dict(bulk, backend=other, level_of_theory=level_of_theory(other, None))
     with pytest.raises(InputError, match="chemical potentials"):
         DefectThermodynamics(other_bulk, [make_doc(vbr, bulk["energy"] + 4.0, backend=other)], limits)
     # missing bulk
@@ -458,6 +459,61 @@ def test_gpaw_style_potential_gives_the_locpot_correction(cdte_docs, tmp_path):
     assert via_array["correction"] == pytest.approx(via_locpot["correction"], abs=1e-9)
     with pytest.raises(InputError, match="no electrostatic potential"):
         freysoldt_correction(dict(vcd, files={}), bulk, 9.13)
+
+
+def test_cdte_defect_entry_export_reads_back_in_pymatgen(cdte_docs, tmp_path):
+    """The exported pymatgen-analysis-defects DefectEntry (JSON) carries the vacancy, charge,
+    supercell energy and our Freysoldt correction; pymatgen's FormationEnergyDiagram built from it
+    gives our formation energies."""
+    from monty.serialization import loadfn
+    from pymatgen.analysis.defects.core import Vacancy
+    from pymatgen.analysis.defects.thermo import FormationEnergyDiagram
+    from pymatgen.core import Element
+    from pymatgen.entries.computed_entries import ComputedEntry
+
+    from pvatoms.analysis.defects.interop import write_pymatgen_entries
+    bulk, vcd = cdte_docs
+    e_cd, e_te = -1.00, -4.20                                   # SYNTHETIC elemental references
+    bulk_energy_per_fu = bulk["energy"] / (len(bulk["structure"]["symbols"]) / 2)
+    mu = {"Cd-rich": {"Cd": e_cd, "Te": bulk_energy_per_fu - e_cd}}
+    thermo = DefectThermodynamics(bulk, [vcd], mu, dielectric=9.13)
+    files, notes = write_pymatgen_entries(thermo, [vcd], tmp_path)
+    assert not notes and list(files) == ["V_Cd q=-2"]
+    entry = loadfn(tmp_path / files["V_Cd q=-2"])
+    assert isinstance(entry.defect, Vacancy) and entry.defect.site.specie.symbol == "Cd"
+    assert entry.charge_state == -2 and entry.corrections["freysoldt"] == pytest.approx(0.728, abs=0.01)
+    assert entry.sc_entry.energy == pytest.approx(vcd["energy"], abs=1e-9)
+    fed = FormationEnergyDiagram([entry], [ComputedEntry("Cd", e_cd), ComputedEntry("Te", e_te),
+                                           ComputedEntry(entry.bulk_entry.composition, bulk["energy"])],
+                                 vbm=bulk["band_edges"]["vbm"], band_gap=bulk["band_edges"]["gap"])
+    cd_rich = next(lim for lim in fed.chempot_limits if abs(lim[Element("Cd")]) < 1e-6)
+    theirs = float(fed.get_formation_energy(0.3, cd_rich))
+    mine = thermo.intercept(thermo.entries[0], "Cd-rich") + (-2) * 0.3
+    assert mine == pytest.approx(theirs, abs=2e-3)
+
+
+def test_two_levels_of_theory_never_mix(host, phase_docs):
+    """A defect relaxed by PBE with a bulk single point on a SevenNet-0 geometry (PBE//SevenNet-0):
+    refused, naming both levels."""
+    from pvatoms.analysis.chempots import check_same_level
+    atoms, bulk = host
+    vbr = point_defects(atoms, vacancies=["Br"])[0].atoms
+    a = dict(make_doc(vbr, bulk["energy"] + 2.0), level_of_theory={"label": "PBE//PBE"})
+    b = dict(bulk, level_of_theory={"label": "PBE//SevenNet-0"})
+    with pytest.raises(InputError, match="PBE//PBE.*PBE//SevenNet-0"):
+        check_same_level([("defect", a), ("bulk", b)])
+    assert check_same_level([("defect", a), ("bulk", dict(b, level_of_theory={"label": "PBE//PBE"}))]) == "PBE//PBE"
+
+
+def test_cdte_kumagai_efnv_matches_doped(cdte_docs):
+    """eFNV (Kumagai–Oba) from the OUTCAR site potentials, through pymatgen-analysis-defects and
+    pydefect: doped's eFNV for the same V_Cd²⁻ files is 0.751 eV (ε = 9.13)."""
+    pytest.importorskip("pydefect")
+    bulk, vcd = cdte_docs
+    from pvatoms.analysis.defects import kumagai_correction
+    k = kumagai_correction(vcd, bulk, 9.13)
+    assert k["method"] == "kumagai" and k["charge"] == -2
+    assert k["correction"] == pytest.approx(0.751, abs=0.005)
 
 
 def test_kumagai_without_pydefect_says_so(host, phase_docs):

@@ -106,7 +106,25 @@ def check_same_backend(labelled_docs) -> dict:
             raise InputError(f"cannot mix backends/models in one formation energy: {ref_label} was "
                              f"computed with {_describe(ref_sig)}, {label} with {_describe(sig)}; "
                              "recompute one of them with the other's backend and settings")
+    check_same_level(labelled_docs)
     return ref_sig or {}
+
+
+def check_same_level(labelled_docs) -> str | None:
+    """Raise :class:`InputError` unless every document that records its level of theory (energy
+    method // geometry method, e.g. ``PBE//PBE``) records the same one; returns it."""
+    ref_label, ref = None, None
+    for label, doc in labelled_docs:
+        level = (doc.get("level_of_theory") or {}).get("label")
+        if level is None:
+            continue
+        if ref is None:
+            ref_label, ref = label, level
+        elif level != ref:
+            raise InputError(f"cannot mix levels of theory in one formation energy: {ref_label} is {ref}, "
+                             f"{label} is {level}; relax both with the same method (or compute both as "
+                             "single points on geometries of one method)")
+    return ref
 
 
 def _labelled(docs, what: str) -> list[tuple[str, dict]]:

@@ -102,12 +102,16 @@ def write_table(rows: list[dict], stem, caption: str = "", label: str = "", digi
 
 
 def provenance_label(doc: dict, supercell: str | None = None, correction: str | None = None) -> str:
-    """Short provenance text from a result document: backend, model/functional, version,
-    supercell and correction where given, e.g. ``"sevennet SevenNet 7net-0 (sevenn 0.13.0); 159 atoms"``."""
+    """Short provenance text from a result document: backend, model/functional, version, level of
+    theory (energy // geometry method), supercell and correction where given, e.g.
+    ``"gpaw PBE PW 400 eV (v26.7.0), PBE//PBE; 39 atoms; Freysoldt (eps=4.2)"``."""
     b = doc.get("backend") or {}
     text = f"{b.get('name')} {b.get('model')}"
     if b.get("version"):
         text += f" (v{b['version']})"
+    level = (doc.get("level_of_theory") or {}).get("label")
+    if level:
+        text += f", {level}"
     if supercell:
         text += f"; {supercell}"
     if correction:

@@ -53,8 +53,8 @@ def defects_analysis(roles: dict, folder: Path, dielectric=None, **_) -> dict:
     eps, source = dielectric_of(dielectric)
     out = analyse_defects(folder, bulk=bulk[0], defects=_docs(roles.get("defects", [])),
                           phases=_docs(roles.get("phases", [])), host=host[0] if host else None, dielectric=eps)
-    return {"kind": "defects", "schema": ANALYSIS_SCHEMA, "skipped_unfinished": _skipped(roles),
-            "dielectric": {"value": eps, "source": source}, **out}
+    return {"kind": "defects", "schema": ANALYSIS_SCHEMA, "skipped_unfinished": _skipped(roles), **out,
+            "dielectric": {"value": eps, "source": source}}
 
 
 def neb_analysis(roles: dict, folder: Path, **_) -> dict:

@@ -81,7 +81,9 @@ def analyse_defects(output, bulk: dict, defects, phases=(), host: dict | None = 
     ``chemical_potentials`` (``stable``, ``e_above_hull``
     eV/atom, ``named``, ``limits`` {vertex: {element: Δμ eV}}, ``rp_phases_e_above_hull``) and,
     when the host is stable, ``transition_levels`` (eV above the VBM), ``formation_energies``
-    (table rows, eV), ``corrections`` (eV per defect and charge) and, with ``temperature``,
+    (table rows, eV), ``corrections`` (eV per defect and charge), ``dielectric`` (the ε used),
+    ``level_of_theory`` (e.g. ``PBE//PBE``), ``files.pymatgen_defect_entries`` (every defect as a
+    pymatgen-analysis-defects ``DefectEntry`` JSON, see :mod:`.interop`) and, with ``temperature``,
     ``fermi_level`` (per limit).
     """
     if bulk is None:
@@ -139,6 +141,10 @@ def analyse_defects(output, bulk: dict, defects, phases=(), host: dict | None = 
     doc["tables"]["formation_energies"] = doc["formation_energies"]
     doc["tables"]["transition_levels"] = thermo.transition_rows()
     doc["corrections"] = {f"{e.name} q={e.charge:+d}": e.correction_energy for e in thermo.entries}
+    doc["dielectric"] = dielectric
+    doc["level_of_theory"] = (bulk.get("level_of_theory") or {}).get("label")
+    from pvatoms.analysis.defects.interop import write_pymatgen_entries
+    doc["files"]["pymatgen_defect_entries"], doc["notes"] = write_pymatgen_entries(thermo, defects, outdir)
     if temperature is not None:
         doc["fermi_level"] = {limit: thermo.solve_fermi_level(limit, temperature, *effective_masses)
                               for limit in thermo.limits}
