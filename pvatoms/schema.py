@@ -247,7 +247,8 @@ def read_result(source, label: str | None = None) -> dict:
     doc = read_json(file, f"result document {file}")
     doc = validate(doc, str(file))
     doc["_folder"] = str(folder.resolve())
-    doc["_label"] = label or doc.get("_label") or (folder.name if path.is_dir() else path.stem)
+    named = path.is_dir() or path.name == RESULT_FILE          # a job folder, or its result.json
+    doc["_label"] = label or doc.get("_label") or (folder.name if named else path.stem)
     return doc
 
 

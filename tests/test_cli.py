@@ -5,6 +5,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pvatoms.cli.main import COMMANDS, build_parser
@@ -12,7 +13,7 @@ from pvatoms.cli.main import COMMANDS, build_parser
 GROUPS = ["build", "ligands", "run", "submit", "launch", "status", "rerun", "report", "qlaunch", "fw",
           "analyse", "demo"]
 SUBCOMMANDS = {
-    "build": ["bulk", "rp", "interface", "defects", "slab", "ligands", "nanocrystal"],
+    "build": ["bulk", "rp", "interface", "defects", "neb-endpoints", "slab", "ligands", "nanocrystal"],
     "ligands": ["list"],
     "run": ["relax", "static", "neb", "phonons", "band-edges"],
     "analyse": ["defects", "neb", "band-edges"],
@@ -83,6 +84,85 @@ def test_repeated_vacancy_flags_build_both_defects(run_cli, tmp_path):
                              "-o", "d", "--json").stdout)
     names = sorted(d["name"] for d in doc["defects"])
     assert names == ["V_Br_4c", "V_Br_8d", "V_Cs_4c"]
+
+
+def test_build_help_lists_every_kind(run_cli):
+    out = run_cli("build", "--help").stdout
+    for kind in SUBCOMMANDS["build"]:
+        assert re.search(rf"^\s+{re.escape(kind)}(\s|$)", out, re.M), f"{kind} missing from pvatoms build --help"
+
+
+def _moved(a, b):
+    """Minimum-image displacement of every atom from ``a`` to ``b`` (Å), by ase.geometry.find_mic."""
+    from ase.geometry import find_mic
+    _, lengths = find_mic(b.positions - a.positions, a.cell, a.pbc)
+    return lengths
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")   # spglib's old error handling
+def test_neb_endpoints_move_exactly_one_atom_by_the_hop(run_cli, tmp_path):
+    """Br 8d -> nearest equivalent 8d in 2x2x2 Pnma: the same atoms in the same order, one atom moved
+    by ~4.2 Å, into the one Br site of the perfect supercell that the initial cell leaves empty, and
+    no symmetry-equivalent Br site is closer to it."""
+    import ase.io
+    import spglib
+    from ase.geometry import find_mic
+    run_cli("build", "bulk", "--phase", "pnma", "-o", "bulk.cif")
+    doc = json.loads(run_cli("build", "neb-endpoints", "bulk.cif", "--element", "Br", "--site", "8d",
+                             "--to", "nearest-equivalent", "--supercell", 2, 2, 2, "-o", "hop", "--json").stdout)
+    ini, fin = ase.io.read(tmp_path / "hop" / "initial.extxyz"), ase.io.read(tmp_path / "hop" / "final.extxyz")
+    index = json.loads((tmp_path / "hop" / "endpoints.json").read_text())
+    assert ini.get_chemical_symbols() == fin.get_chemical_symbols() and np.allclose(ini.cell, fin.cell)
+    assert len(ini) == 159 and ini.get_chemical_formula() == "Br95Cs32Pb32"
+    lengths = _moved(ini, fin)
+    moved = np.flatnonzero(lengths > 1e-4)
+    assert moved.tolist() == [index["moving_atom"]] == [doc["hop"]["moving_atom"]]
+    assert ini[moved[0]].symbol == "Br"
+    assert lengths[moved[0]] == pytest.approx(index["distance"], abs=1e-4)
+    assert lengths[moved[0]] == pytest.approx(4.2, abs=0.1)
+    assert index["name"] == doc["hop"]["name"] == "V_Br_8d-hop" and index["site"] == "8d"
+    assert {"site_from", "site_to", "distance", "files"} <= set(index)
+
+    # independently: the perfect supercell as ase repeats it, and the site the initial cell leaves empty
+    host = ase.io.read(tmp_path / "bulk.cif")
+    perfect = host.repeat((2, 2, 2))                # atom k is atom k % len(host) of the unit cell
+    _, d = find_mic((perfect.positions[:, None, :] - ini.positions[None, :, :]).reshape(-1, 3), perfect.cell, True)
+    empty = np.flatnonzero(d.reshape(len(perfect), len(ini)).min(axis=1) > 0.1)
+    assert len(empty) == 1 and perfect[empty[0]].symbol == "Br"
+    vacancy = perfect.positions[empty[0]]
+    assert find_mic(fin.positions[moved[0]] - vacancy, perfect.cell, True)[1] < 1e-3   # it moves in
+    start = np.flatnonzero(find_mic(perfect.positions - ini.positions[moved[0]], perfect.cell, True)[1] < 1e-3)
+    assert len(start) == 1
+
+    def dataset(atoms):
+        return spglib.get_symmetry_dataset((atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers),
+                                           symprec=0.01)
+    assert dataset(host).wyckoffs[empty[0] % len(host)] == "d"
+    equiv = dataset(perfect).equivalent_atoms
+    assert equiv[start[0]] == equiv[empty[0]]       # from an equivalent site ...
+    same = [k for k in range(len(perfect)) if equiv[k] == equiv[empty[0]] and k != empty[0]]
+    nearest = find_mic(perfect.positions[same] - vacancy, perfect.cell, True)[1].min()
+    assert lengths[moved[0]] == pytest.approx(nearest, abs=1e-4)     # ... the nearest one
+
+
+def test_independently_built_vacancy_cells_are_not_endpoints(run_cli, tmp_path):
+    """What the README warns about: V_Br_8d and V_Br_4c from pvatoms build defects have the same
+    atoms in the same order, but 8 atoms differ between them, one by ~13 Å."""
+    import ase.io
+    run_cli("build", "bulk", "--phase", "pnma", "--lattice", "experiment", "-o", "bulk.cif")
+    run_cli("build", "defects", "bulk.cif", "--vacancy", "Br", "--supercell", 2, 2, 2, "-o", "d")
+    a, b = (ase.io.read(tmp_path / "d" / f"V_Br_{w}.extxyz") for w in ("8d", "4c"))
+    assert a.get_chemical_symbols() == b.get_chemical_symbols()
+    lengths = _moved(a, b)
+    assert (lengths > 1e-3).sum() == 8 and lengths.max() == pytest.approx(13.0, abs=0.1)
+
+
+def test_neb_endpoints_refuse_bad_choices(run_cli):
+    run_cli("build", "bulk", "-o", "bulk.cif")
+    for extra, words in ((["--site", "9z"], "sites: V_Br_8d, V_Br_4c"), (["--to", "far"], "--to"),
+                         (["--format", "cif"], "--format")):
+        proc = run_cli("build", "neb-endpoints", "bulk.cif", "--element", "Br", *extra, "-o", "x", check=False)
+        assert proc.returncode == 2 and proc.stderr.startswith("pvatoms: error: ") and words in proc.stderr
 
 
 def test_input_error_is_one_line_exit_2(run_cli):

@@ -1,9 +1,10 @@
-"""``pvatoms build KIND``: bulk, rp, interface, defects, slab, ligands, nanocrystal.
+"""``pvatoms build KIND``: bulk, rp, interface, defects, neb-endpoints, slab, ligands, nanocrystal.
 
     pvatoms build bulk --phase pnma -o CsPbBr3.cif --json
     pvatoms build rp --n 1 -o Cs2PbBr4.vasp
     pvatoms build interface --rp-n 1 --rp-layers 1 --perovskite-layers 3 -o boundary.extxyz
     pvatoms build defects CsPbBr3.cif --vacancy Br Pb Cs --supercell 2 2 2 -o defects/
+    pvatoms build neb-endpoints CsPbBr3.cif --element Br --site 8d --to nearest-equivalent -o hop/
     pvatoms build slab CsPbBr3.cif --miller 0 1 0 --layers 4 --termination PbBr2 --vacuum 20 -o s.extxyz
     pvatoms build ligands s.extxyz --ligand acetate --coverage 0.5 --site pb --neutral -o capped.extxyz
     pvatoms build nanocrystal --edge 10.7 --ligand oleylammonium --coverage 0.5 -o dot.extxyz
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from pvatoms.cli.options import (Command, Subcommand, add_json, add_list, add_output_file, add_subcommands,
                                  add_supercell, dispatch)
-from pvatoms.errors import InputError
+from pvatoms.errors import InputError, check_choice
 
 EPILOG = """Every build command writes its structure with -o (format from the extension: .cif, .vasp or
 POSCAR, .extxyz; only extxyz keeps per-atom labels) and, with --json, prints one JSON report.
@@ -154,6 +155,60 @@ def _defects(args) -> dict:
         for d in index["defects"]:
             print(f"{d['name']:<22} {str(d['site']):<34} x{d['multiplicity']:<3} q={d['charges']} "
                   f"-> {outdir / d['file']}", file=sys.stderr)
+    return doc
+
+
+# -- neb-endpoints -----------------------------------------------------------------------------------
+
+NEB_ENDPOINTS_DESCRIPTION = (
+    "NEB endpoints for a vacancy hop in a supercell of HOST: DIR/initial.* (vacancy on the starting site) "
+    "and DIR/final.* (the neighbouring atom moved into it) hold the same atoms in the same order, so "
+    "exactly one atom moves between them, by the hop distance. DIR/endpoints.json records the hop: atom "
+    "indices in the perfect supercell (site_from: the vacancy, site_to: the atom that hops), the index of "
+    "the moving atom in the endpoint cells, the hop distance in Å and the name. Two vacancy cells built "
+    "separately (pvatoms build defects) are not endpoints: their atom orders differ.")
+
+ENDPOINTS_INDEX = "endpoints.json"
+
+
+def _neb_endpoints_arguments(p):
+    p.add_argument("input", metavar="HOST", help="host structure file (.cif, .vasp, .extxyz), e.g. the "
+                   "unit cell")
+    p.add_argument("--element", required=True, help="element of the vacancy that hops, e.g. Br")
+    p.add_argument("--site", default=None, help="Wyckoff label of the starting site, e.g. 8d (default: "
+                   "the first distinct site of the element)")
+    p.add_argument("--to", default="nearest", help="nearest (default: the nearest site of the element) | "
+                   "nearest-equivalent (the nearest symmetry-equivalent site)")
+    p.add_argument("--cutoff", type=float, default=5.0, help="largest hop length considered, Å (default 5)")
+    add_supercell(p, 3, (2, 2, 2))
+    p.add_argument("--format", default="extxyz", help="file format of the endpoints: extxyz (default, "
+                   "keeps provenance) | vasp")
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
+    add_json(p)
+
+
+def _neb_endpoints(args) -> dict:
+    from pvatoms.build.common import summary
+    from pvatoms.build.migration import HOP_TARGETS, neb_endpoints
+    from pvatoms.io import read_structure, write_json_atomic, write_structure
+    check_choice("--to", args.to, HOP_TARGETS)
+    check_choice("--format", args.format, ("extxyz", "vasp"))
+    (hop,) = neb_endpoints(read_structure(args.input), args.element, tuple(args.supercell), site=args.site,
+                           to=args.to, cutoff=args.cutoff)
+    outdir = Path(args.output)
+    files = {end: write_structure(hop[end], outdir / f"{end}.{args.format}") for end in ("initial", "final")}
+    moving = hop["site_to"] - (hop["site_to"] > hop["site_from"])
+    index = {"name": hop["name"], "element": args.element, "site": args.site, "to": args.to,
+             "supercell": list(args.supercell), "site_from": hop["site_from"], "site_to": hop["site_to"],
+             "moving_atom": int(moving), "distance": hop["distance"], "natoms": len(hop["initial"]),
+             "input": str(args.input), "files": {end: path.name for end, path in files.items()}}
+    write_json_atomic(outdir / ENDPOINTS_INDEX, index)
+    doc = summary(hop["initial"], outputs=[files["initial"], files["final"], outdir / ENDPOINTS_INDEX],
+                  extra={"hop": {k: v for k, v in index.items() if k not in ("files", "input")}})
+    if not args.json:
+        print(f"{hop['name']}: atom {moving} hops {hop['distance']:.3f} Å ({args.element} site {hop['site_to']} "
+              f"-> vacancy at {hop['site_from']} of the perfect supercell), {len(hop['initial'])} atoms "
+              f"-> {files['initial']}, {files['final']}", file=sys.stderr)
     return doc
 
 
@@ -301,6 +356,8 @@ KINDS = {
         "Enumerate symmetry-distinct defects of INPUT and write one supercell per defect, the perfect "
         "supercell, and a defects.json index into the output folder. List options may be repeated: "
         "--vacancy Br --vacancy Cs is --vacancy Br Cs."),
+    "neb-endpoints": Subcommand("NEB endpoint pair of a vacancy hop (same atoms, same order)",
+                                _neb_endpoints_arguments, _neb_endpoints, NEB_ENDPOINTS_DESCRIPTION),
     "slab": Subcommand("symmetric CsBr- or PbBr2-terminated slab (Pnma CsPbBr3 or an RP phase)",
                        _slab_arguments, _slab, SLAB_DESCRIPTION),
     "ligands": Subcommand("put library ligands on a slab or dot surface", _ligands_arguments, _ligands,
@@ -311,7 +368,7 @@ KINDS = {
 
 
 class Build(Command):
-    help = "build a structure (bulk, rp, interface, defects, slab, ligands, nanocrystal)"
+    help = "build a structure (bulk, rp, interface, defects, neb-endpoints, slab, ligands, nanocrystal)"
     description = "Build structures. " + EPILOG
     formatter_class = argparse.RawDescriptionHelpFormatter
 

@@ -45,7 +45,11 @@ def fill_static(doc: dict, atoms: Atoms, backend, folder: Path | None = None) ->
         from pvatoms.calc.gpaw_calc import band_edges, electrostatic_potential
         from pvatoms.io import write_potential
         calc = atoms.calc
-        doc["band_edges"] = band_edges(calc)
+        try:
+            doc["band_edges"] = band_edges(calc)
+        except RuntimeError as exc:          # a metal (Cs, Pb references): no gap, no band edges
+            doc["band_edges"] = None
+            doc["data"]["band_edges_note"] = str(exc)
         doc["data"]["nelect"] = float(calc.get_number_of_electrons())
         polarised = calc.get_number_of_spins() == 2
         doc["data"]["spin"] = {"polarised": polarised,

@@ -47,8 +47,8 @@ def run_job(job: str, folder, atoms: Atoms | None, backend, body: Callable[[dict
     try:
         body(doc, folder)
         doc["status"] = "completed"
-    except InputError:
-        doc["status"], doc["reason"] = "failed", "bad input (see the error message)"
+    except InputError as exc:
+        doc["status"], doc["reason"] = "failed", f"bad input: {exc}"
         doc["wall_time"] = time.perf_counter() - t0
         schema.save(doc, folder)
         raise

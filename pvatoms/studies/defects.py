@@ -80,7 +80,7 @@ def plan(study: DefectStudy) -> StudyGraph:
         if name not in phases:
             raise InputError(f"unknown competing phase {name!r}; known: {', '.join(phases)}")
         steps.append(Step(f"phase-{name}", "relax", study.backend, {"structure": Source.given(phases[name])},
-                          study.phase_settings(), {"cell": True, "fmax": study.phase_fmax, "steps": study.phase_steps}))
+                          study.phase_settings(name), {"cell": True, "fmax": study.phase_fmax, "steps": study.phase_steps}))
         phase_labels.append(f"phase-{name}")
     settings = {"supercell": reps, "defects": [x.as_dict() for x in defects]}
     if study.dielectric is not None:

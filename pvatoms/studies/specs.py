@@ -23,6 +23,10 @@ from pvatoms.errors import InputError, check_choice
 BUILDERS = ("cspbbr3", "ruddlesden_popper", "rp_interface")
 CHARGES = ("suggested", "neutral")
 HOP_TARGETS = ("nearest", "nearest-equivalent")
+#: elemental references that are metals: their DFT energies need a dense k-mesh (with smearing)
+METALS = ("Cs", "Pb")
+#: k-points per Å^-1 for the metals' references (about 12x12x12 for fcc Pb's primitive cell)
+METAL_KPOINT_DENSITY = 6.0
 
 
 def _strict(cls, data, where: str):
@@ -263,11 +267,14 @@ class DefectStudy(Study):
         """True when charged cells will be computed (a DFT backend with suggested charges)."""
         return self.dft and self.charges == "suggested"
 
-    def phase_settings(self) -> dict:
-        """Backend settings of the competing phases: the study's, without an explicit k-mesh
-        (a supercell's Γ-only mesh would be wrong for a metal), updated by phase_backend_settings."""
+    def phase_settings(self, phase: str | None = None) -> dict:
+        """Backend settings of a competing phase: the study's, without an explicit k-mesh (a
+        supercell's Γ-only mesh would be wrong for a metal), updated by phase_backend_settings; DFT
+        references of the metals (Cs, Pb) get at least :data:`METAL_KPOINT_DENSITY`."""
         out = {k: v for k, v in self.backend_settings.items() if k not in ("kpts", "kpoints")}
         out.update(self.phase_backend_settings or {})
+        if self.dft and phase in METALS and "kpts" not in out and "kpoints" not in out:
+            out["kpoint_density"] = max(float(out.get("kpoint_density", 0.0)), METAL_KPOINT_DENSITY)
         return out
 
 
