@@ -124,18 +124,31 @@ def to_jsonable(obj):
     return obj
 
 
-def write_json_atomic(path, doc) -> Path:
-    """Write JSON to ``path`` atomically: temporary file in the same folder, fsync, rename.
-    A reader sees the old file or the new one, never a torn one."""
+def write_text_atomic(path, text: str, sync_folder: bool = False) -> Path:
+    """Write ``text`` to ``path`` atomically: temporary file in the same folder (named by host
+    and process), fsync, rename; ``sync_folder`` also fsyncs the folder, so the rename itself
+    survives a power cut. A reader sees the old file or the new one, never a torn one."""
+    import socket
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as fh:
-        json.dump(to_jsonable(doc), fh, indent=1)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{socket.gethostname()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+    if sync_folder:
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
     return path
+
+
+def write_json_atomic(path, doc) -> Path:
+    """Write ``doc`` as JSON to ``path`` atomically (see :func:`write_text_atomic`)."""
+    return write_text_atomic(path, json.dumps(to_jsonable(doc), indent=1))
 
 
 def read_json(path, what: str | None = None):
@@ -179,9 +192,7 @@ def write_defect_set(defects, perfect: Atoms, outdir, fmt: str = "extxyz", extra
              "defects": entries, "provenance": perfect.info.get("provenance")}
     if extra:
         index.update(extra)
-    tmp = outdir / "defects.json.tmp"
-    tmp.write_text(dumps(index))
-    tmp.replace(outdir / "defects.json")
+    write_json_atomic(outdir / "defects.json", index)
     return index
 
 
