@@ -61,7 +61,8 @@ def main():
     print(f"  direct job calls          {t_direct:8.2f} s  ({t_direct / args.n * 1000:.0f} ms each)")
     print(f"  FireWorks submit+launch   {t_fw:8.2f} s  (submit {t_submit:.2f} s)")
     print(f"  ratio FireWorks / direct  {t_fw / t_direct:8.2f}")
-    print(f"  overhead per firework     {per * 1000:8.0f} ms  (store size {store.file.stat().st_size / 1024:.0f} KiB)")
+    size = sum(f.stat().st_size for f in (store.file, store.journal) if f.exists())
+    print(f"  overhead per firework     {per * 1000:8.0f} ms  (store size {size / 1024:.0f} KiB: snapshot + journal)")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import pytest
 from conftest import PVATOMS
 from pvatoms.fw.operations import status
 from pvatoms.fw.launchpads import Target
+from pvatoms.fw.store import EmbeddedStore
 
 SMOKE = Path(__file__).resolve().parents[1] / "workflows" / "smoke.yaml"
 pytestmark = pytest.mark.slow
@@ -72,10 +73,11 @@ def test_two_launchers_run_every_firework_exactly_once_and_readers_never_see_tor
     reads, errors, stop = [0], [], threading.Event()
 
     def reader():
-        f = store / "launchpad.json"
+        f = store / "launchpad.json"                 # the snapshot; the journal holds the rest
         while not stop.is_set():
             try:
                 bson.json_util.loads(f.read_text())
+                assert EmbeddedStore(store).read()["pvatoms"]["fireworks"]["documents"]
                 reads[0] += 1
             except Exception as exc:  # a torn file would land here
                 errors.append(repr(exc))

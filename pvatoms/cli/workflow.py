@@ -159,12 +159,15 @@ class Qlaunch(Command):
 class FireWorksTool(Command):
     help = "run a FireWorks tool (lpad, rlaunch, ...) on the embedded store, safely"
     description = ("Run FireWorks' own tool on the embedded store, under its lock, on a private copy that "
-                   "replaces the store only if the tool succeeds. Example: pvatoms fw lpad get_fws -s COMPLETED")
+                   "replaces the store only if the tool succeeds. Example: pvatoms fw lpad get_fws -s COMPLETED. "
+                   "Store upkeep: pvatoms fw check (report its state), pvatoms fw recover (rebuild a damaged "
+                   "store from its snapshot, journal and backups), pvatoms fw reset --yes (empty it; the old "
+                   "files are kept).")
 
     @staticmethod
     def add_arguments(p):
         p.add_argument("--store", default=None, metavar="PATH", help="embedded store (default as for launch)")
-        p.add_argument("tool", help="lpad | rlaunch | qlaunch | mlaunch")
+        p.add_argument("tool", help="lpad | rlaunch | qlaunch | mlaunch, or check | recover | reset")
         p.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the tool")
 
     @staticmethod

@@ -67,15 +67,17 @@ class TransactionalLaunchPad:
                 return getattr(lp, name)(*args, **kwargs)
         return call
 
+    def get_logdir(self):
+        """No log folder (the store's LaunchPad has none): answered without a transaction."""
+        return None
+
     def _count(self, lp) -> None:
-        self.counts = {}
-        for fw in lp.fireworks.find({}, {"state": 1}):
-            self.counts[fw["state"]] = self.counts.get(fw["state"], 0) + 1
+        self.counts = state_counts(lp)
 
     def checkout_fw(self, fworker, launch_dir, fw_id=None, host=None, ip=None, state="RUNNING"):
         with self._store.launchpad() as lp:
             self.rerun_lost += recover_lost_runs(lp, self._expiration)
-            fw, launch_id = lp.checkout_fw(fworker, launch_dir, fw_id=fw_id, host=host, ip=ip, state=state)
+            fw, launch_id = checkout(lp, fworker, launch_dir, fw_id=fw_id, host=host, ip=ip, state=state)
             if fw is not None:
                 lp.db[OWNERS].insert_one({"launch_id": launch_id, "fw_id": fw.fw_id, "pid": os.getpid(),
                                           "host": socket.gethostname(), "launch_dir": str(launch_dir),
@@ -100,6 +102,49 @@ class TransactionalLaunchPad:
             self._count(lp)
         self.last_state = state
         return out
+
+
+def state_counts(lp) -> dict:
+    """Fireworks per state, from the store's index when there is one (no scan)."""
+    store = getattr(lp.fireworks, "_store", None)
+    counts = store.counts("state") if hasattr(store, "counts") else None
+    if counts is None:
+        counts = {}
+        for fw in lp.fireworks.find({}, {"state": 1}):
+            counts[fw["state"]] = counts.get(fw["state"], 0) + 1
+    return counts
+
+
+def checkout(lp, fworker, launch_dir, fw_id=None, host=None, ip=None, state="RUNNING"):
+    """``lp.checkout_fw`` with the firework chosen from the store's queue of READY fireworks.
+
+    FireWorks picks the READY firework matching the worker's query with the highest
+    ``spec._priority`` (ties: natural order) by sorting every READY firework; the embedded store
+    keeps them in a heap and hands the chosen fw_id to FireWorks, which then does everything else
+    as usual. A chosen firework that turns out to duplicate a finished one takes over its launch
+    inside ``checkout_fw`` (which then returns nothing): the next one is tried, as FireWorks does.
+    Without such a queue (another LaunchPad, FIFO/FILO ordering, odd priorities) FireWorks chooses."""
+    from fireworks.core import launchpad as lp_module
+    from mongomock.filtering import filter_applies
+    from mongomock.helpers import patch_datetime_awareness_in_document
+    store = getattr(lp.fireworks, "_store", None)
+    queue = store.queue("state", "READY", "spec._priority") if fw_id is None and hasattr(store, "queue") else None
+    if queue is None or queue.odd or lp_module.SORT_FWS:
+        return lp.checkout_fw(fworker, launch_dir, fw_id=fw_id, host=host, ip=ip, state=state)
+    query = dict(fworker.query)
+    query["state"] = "READY"
+    query = patch_datetime_awareness_in_document(query)
+    docs = store._documents
+    tried: set = set()
+    while True:
+        key = queue.best(lambda k: filter_applies(query, docs[k]), skip=tried)
+        if key is None:
+            return None, None
+        tried.add(key)
+        fw, launch_id = lp.checkout_fw(fworker, launch_dir, fw_id=docs[key]["fw_id"], host=host, ip=ip,
+                                       state=state)
+        if fw is not None:
+            return fw, launch_id
 
 
 def recover_lost_runs(lp, expiration: float = DEFAULT_EXPIRATION) -> list[int]:
@@ -146,6 +191,8 @@ def launch(store: EmbeddedStore, max_jobs: int | None = None, fworker_name: str 
         proxy.checkout_fw = checkout_and_tell
     summary = {"ran": 0, "completed": [], "fizzled": [], "rerun_lost": proxy.rerun_lost}
     home = os.getcwd()
+    with store.launchpad(write=False):        # a damaged store is reported before anything is made
+        pass
     store.launches.mkdir(parents=True, exist_ok=True)
     while max_jobs is None or summary["ran"] < max_jobs:
         launch_dir = store.launches / f"launch_{os.getpid()}_{time.time_ns()}"
