@@ -551,3 +551,48 @@ def test_analysis_imports_only_base_modules():
                         and "# moved:" not in lines[node.lineno - 1]:
                     bad.append(f"{path.relative_to(root)}:{node.lineno} imports {name}")
     assert not bad, bad
+
+
+# ---------------------------------------------------------------- (4) Fermi level, concentrations, quench
+
+def _vbr_thermo(host, phase_docs, charges=(1, 0), gap=2.0):
+    """V_Br in the 20-atom Pnma cell at ΔH(q, VBM) = 1.0 + 0.5 q eV-ish (synthetic), gap 2 eV."""
+    atoms, bulk = host
+    bulk = dict(bulk, band_edges={"vbm": 0.0, "cbm": gap, "gap": gap})
+    limits = chemical_potential_limits(bulk, phase_docs)
+    vbr = point_defects(atoms, vacancies=["Br"])[0].atoms
+    docs = [make_doc(vbr, bulk["energy"] + 2.0 + 0.5 * q, charge=q, label=f"q{q:+d}") for q in charges]
+    return DefectThermodynamics(bulk, docs, limits, correction="none"), limits
+
+
+def test_concentrations_count_sites_and_spin(host, phase_docs):
+    """c = g N_sites / V exp(−ΔH / kT) by hand: V_Br⁰ of the 20-atom cell holds an odd number of
+    electrons (Σ Z = 4·55 + 4·82 + 11·35 = 933; a doublet, g = 2), V_Br⁺ an even one (g = 1); the
+    sites are what the study says."""
+    import math
+
+    from pvatoms.analysis.defects.fermi import KB
+    thermo, _ = _vbr_thermo(host, phase_docs)
+    volume_cm3 = thermo.bulk_atoms.get_volume() * 1e-24
+    out = {c["charge"]: c for c in thermo.concentrations("Br-poor", 0.4, 500.0, site_counts={"V_Br_8d": 8})}
+    for q, g in ((0, 2), (1, 1)):
+        dh = thermo.formation_energy("V_Br_8d", q, "Br-poor", 0.4)
+        assert out[q]["degeneracy"] == g and out[q]["sites"] == 8
+        assert out[q]["concentration"] == pytest.approx(g * 8 / volume_cm3 * math.exp(-dh / (KB * 500.0)), rel=1e-12)
+
+
+def test_frozen_defects_fix_the_fermi_level_by_their_total(host, phase_docs):
+    """One donor charge state only (V_Br⁺): after the quench every defect is ionised and
+    n ≈ c_total, so E_F = E_g + kT ln(c_total / N_c) at the quench temperature (p negligible)."""
+    import math
+
+    from pvatoms.analysis.defects.fermi import KB, NC_300K
+    thermo, _ = _vbr_thermo(host, phase_docs, charges=(1,))
+    sol = thermo.solve_frozen_fermi_level("Br-poor", 900.0, 300.0, 0.2, 0.3, site_counts={"V_Br_8d": 8})
+    total = sum(c["concentration"] for c in sol["growth"]["concentrations"])
+    assert sum(c["concentration"] for c in sol["concentrations"]) == pytest.approx(total, rel=1e-9)
+    nc = NC_300K * 0.2 ** 1.5
+    expected = 2.0 + KB * 300.0 * math.log(total / nc)
+    assert sol["electrons"] == pytest.approx(total, rel=1e-3)
+    assert sol["fermi_level"] == pytest.approx(expected, abs=1e-3)
+    assert sol["growth"]["temperature"] == 900.0 and sol["temperature"] == 300.0

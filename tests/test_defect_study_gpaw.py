@@ -31,7 +31,8 @@ SPEC = {"study": "defects", "name": "gpaw-chain", "backend": "gpaw",
         "supercell": [1, 1, 1], "defects": {"vacancies": ["Br"]}, "charges": "suggested",
         "competing_phases": ["Cs", "Pb", "Br2", "CsBr"], "prerelax": "chgnet",
         "dielectric": {"value": 4.2, "source": "PBE DFPT ε∞ of CsPbBr3 (test value)"},
-        "defect_fmax": 0.1, "defect_steps": 15, "phase_fmax": 0.1, "phase_steps": 10}
+        "defect_fmax": 0.1, "defect_steps": 15, "phase_fmax": 0.1, "phase_steps": 10,
+        "fermi": {"temperature": 600, "quench_to": 300, "effective_masses": [0.2, 0.2], "source": "test values"}}
 
 
 def test_charged_study_needs_a_dielectric_constant(tmp_path):
@@ -94,3 +95,11 @@ def test_gpaw_charged_vacancy_chain(tmp_path):
         assert (folder / name).is_file()
     assert any(folder.glob("formation_energy_*.png"))
     assert (folder / doc["files"]["pymatgen_defect_entries"]["V_Br_3d q=+1"]).is_file()
+
+    # self-consistent and frozen-defect Fermi levels at every limit; sites: V_Br 3d of the cubic cell
+    assert set(doc["fermi_level"]) == set(limits) and set(doc["fermi_level_quenched"]) == set(limits)
+    gap = read_result(tmp_path / "perfect")["band_edges"]["gap"]
+    for sol in doc["fermi_level"].values():
+        assert -1.0 < sol["fermi_level"] < gap + 1.0 and sol["temperature"] == 600
+        assert {c["sites"] for c in sol["concentrations"]} == {3.0}
+    assert (folder / "fermi_level.csv").is_file() and doc["effective_masses_source"] == "test values"

@@ -67,6 +67,8 @@ def test_defect_analysis_gets_its_inputs_by_role(tmp_path):
     assert all(x.startswith("phase-") for x in analysis.roles["phases"])
     assert sorted(analysis.roles["defects"]) == ["V_Br_4c_q+0", "V_Br_8d_q+0", "V_Cs_4c_q+0", "V_Pb_4b_q+0"]
     assert graph.notes       # sevennet is a neutral-cell MLIP: charged states skipped, and said so
+    # sites per 2x2x2 supercell: Wyckoff multiplicity per Pnma cell x 8 cells (4c: 4, 8d: 8, 4b: 4)
+    assert analysis.settings["site_counts"] == {"V_Br_4c": 32, "V_Br_8d": 64, "V_Pb_4b": 32, "V_Cs_4c": 32}
 
 
 def test_local_runner_runs_a_study_without_fireworks(tmp_path):

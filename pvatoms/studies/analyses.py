@@ -43,7 +43,7 @@ def dielectric_of(spec: dict | None):
     return eps["total"], spec.get("source") or f"dielectric job {spec['from']} ({doc['level_of_theory']['label']})"
 
 
-def defects_analysis(roles: dict, folder: Path, dielectric=None, **_) -> dict:
+def defects_analysis(roles: dict, folder: Path, dielectric=None, site_counts=None, fermi=None, **_) -> dict:
     """Chemical-potential limits, formation energies, transition levels, diagrams and tables
     (:func:`pvatoms.analysis.defects.analyse_defects`) from the results by role."""
     from pvatoms.analysis.defects import analyse_defects
@@ -51,8 +51,13 @@ def defects_analysis(roles: dict, folder: Path, dielectric=None, **_) -> dict:
     if not bulk:
         raise InputError("the perfect supercell did not finish: no formation energies")
     eps, source = dielectric_of(dielectric)
+    fermi = fermi or {}
     out = analyse_defects(folder, bulk=bulk[0], defects=_docs(roles.get("defects", [])),
-                          phases=_docs(roles.get("phases", [])), host=host[0] if host else None, dielectric=eps)
+                          phases=_docs(roles.get("phases", [])), host=host[0] if host else None, dielectric=eps,
+                          site_counts=site_counts, temperature=fermi.get("temperature"),
+                          effective_masses=fermi.get("effective_masses"), quench_temperature=fermi.get("quench_to"))
+    if fermi:
+        out["effective_masses_source"] = fermi.get("source")
     return {"kind": "defects", "schema": ANALYSIS_SCHEMA, "skipped_unfinished": _skipped(roles), **out,
             "dielectric": {"value": eps, "source": source}}
 

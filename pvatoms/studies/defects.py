@@ -82,9 +82,14 @@ def plan(study: DefectStudy) -> StudyGraph:
         steps.append(Step(f"phase-{name}", "relax", study.backend, {"structure": Source.given(phases[name])},
                           study.phase_settings(name), {"cell": True, "fmax": study.phase_fmax, "steps": study.phase_steps}))
         phase_labels.append(f"phase-{name}")
-    settings = {"supercell": reps, "defects": [x.as_dict() for x in defects]}
+    cells = reps[0] * reps[1] * reps[2]
+    settings = {"supercell": reps, "defects": [x.as_dict() for x in defects],
+                "site_counts": {x.name: x.multiplicity * cells for x in defects}}
     if study.dielectric is not None:
         settings["dielectric"] = study.dielectric
+    if study.fermi is not None:
+        settings["fermi"] = {"temperature": study.fermi.temperature, "quench_to": study.fermi.quench_to,
+                             "effective_masses": study.fermi.effective_masses, "source": study.fermi.source}
     analysis = Analysis("formation-energies", "defects",
                         {"host": ["host-relax"], "bulk": ["perfect"], "defects": labels, "phases": phase_labels},
                         settings)

@@ -215,6 +215,31 @@ def dielectric_value(value, where: str = "dielectric"):
 
 
 @dataclass
+class Fermi:
+    """The self-consistent Fermi level of a defect study (``fermi:`` in a spec): growth
+    ``temperature`` (K), ``quench_to`` (K; the frozen-defect Fermi level, e.g. 300, or null),
+    ``effective_masses`` (electron, hole; units of m_e, parabolic bands) and their ``source``."""
+    temperature: float = 600.0
+    quench_to: float | None = 300.0
+    effective_masses: list = field(default_factory=list)
+    source: str = ""
+
+    @classmethod
+    def from_dict(cls, data, where: str = "fermi") -> "Fermi":
+        out = cls(**_strict(cls, data, where))
+        out.temperature = _number(out.temperature, f"{where}.temperature")
+        if out.quench_to is not None:
+            out.quench_to = _number(out.quench_to, f"{where}.quench_to")
+        masses = out.effective_masses
+        if not isinstance(masses, (list, tuple)) or len(masses) != 2:
+            raise InputError(f"{where}.effective_masses must be [electron, hole] in units of m_e, got {masses!r}")
+        out.effective_masses = [_number(m, f"{where}.effective_masses") for m in masses]
+        if not out.source:
+            raise InputError(f"{where}.source: say where the effective masses come from (a calculation or a paper)")
+        return out
+
+
+@dataclass
 class DefectStudy(Study):
     """Host relax -> perfect supercell + defect supercells (x charge states) + competing phases
     -> formation energies.
@@ -225,7 +250,8 @@ class DefectStudy(Study):
     charge state is relaxed by DFT at the host's cell with the defect conventions (symmetry off,
     spin-polarised when the electron count is odd, the electrostatic potential saved).
     ``dielectric`` (ε for the finite-size correction; see :func:`dielectric_value`) is required
-    when charged cells are computed. ``phase_backend_settings`` update the backend settings for
+    when charged cells are computed; ``fermi`` (:class:`Fermi`) adds the self-consistent and the
+    frozen-defect Fermi level and concentrations (sites from the Wyckoff multiplicities). ``phase_backend_settings`` update the backend settings for
     the competing phases and elemental references (metals need denser k-meshes: by default the
     phases use the k-point density rule, not a supercell's explicit mesh).
     """
@@ -243,6 +269,7 @@ class DefectStudy(Study):
     prerelax_fmax: float = 0.05   # eV/Å
     dielectric: object = None
     phase_backend_settings: dict | None = None
+    fermi: dict | Fermi | None = None
 
     def check(self) -> None:
         super().check()
@@ -259,6 +286,8 @@ class DefectStudy(Study):
             check_choice("prerelax", self.prerelax, MLIP_BACKENDS)
         self.prerelax_fmax = _number(self.prerelax_fmax, "prerelax_fmax")
         self.dielectric = dielectric_value(self.dielectric)
+        if self.fermi is not None:
+            self.fermi = Fermi.from_dict(self.fermi) if not isinstance(self.fermi, Fermi) else self.fermi
         if self.phase_backend_settings is not None and not isinstance(self.phase_backend_settings, dict):
             raise InputError(f"phase_backend_settings must be a mapping, got {self.phase_backend_settings!r}")
 

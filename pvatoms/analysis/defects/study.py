@@ -47,7 +47,8 @@ def _limits(chempots) -> ChemicalPotentialLimits:
 def analyse_defects(output, bulk: dict, defects, phases=(), host: dict | None = None, chempots=None,
                     dielectric=None, correction: str = "freysoldt", vbm: float | None = None,
                     band_gap: float | None = None, fermi_level: float = 0.0, temperature: float | None = None,
-                    effective_masses=None, max_changes: int = MAX_CHANGES, elements=None) -> dict:
+                    effective_masses=None, max_changes: int = MAX_CHANGES, elements=None,
+                    site_counts: dict | None = None, quench_temperature: float | None = None) -> dict:
     """Chemical potentials, formation energies, transition levels, diagrams and tables.
 
     Parameters (documents as :func:`pvatoms.schema.read_result` returns them; labels from ``_label``)
@@ -69,6 +70,11 @@ def analyse_defects(output, bulk: dict, defects, phases=(), host: dict | None = 
         ``effective_masses`` (electron, hole; units of m_e).
     max_changes : most atoms a defect adds plus removes.
     elements : the chemical space (default: the host's elements in formula order).
+    site_counts : {defect name: equivalent sites per supercell} for the concentrations (a defect
+        study passes Wyckoff multiplicity × host cells); default: every atom of the removed
+        element (an upper bound, said in ``notes``).
+    quench_temperature : K; also the frozen-defect Fermi level: totals fixed at ``temperature``
+        (growth), charge states and carriers at ``quench_temperature`` (e.g. 300 K).
 
     Writes into ``output``: ``chempots.json``, ``chemical_potentials.{csv,md,tex}``,
     ``competing_phases.{csv,md,tex}``, ``stability_region.{png,pdf}``,
@@ -146,12 +152,42 @@ def analyse_defects(output, bulk: dict, defects, phases=(), host: dict | None = 
     from pvatoms.analysis.defects.interop import write_pymatgen_entries
     doc["files"]["pymatgen_defect_entries"], doc["notes"] = write_pymatgen_entries(thermo, defects, outdir)
     if temperature is not None:
-        doc["fermi_level"] = {limit: thermo.solve_fermi_level(limit, temperature, *effective_masses)
+        doc["fermi_level"] = {limit: thermo.solve_fermi_level(limit, temperature, *effective_masses,
+                                                              site_counts=site_counts)
                               for limit in thermo.limits}
+        doc["tables"]["fermi_level"] = fermi_rows(thermo, doc["fermi_level"], "equilibrium")
+        if quench_temperature is not None:
+            doc["fermi_level_quenched"] = {limit: thermo.solve_frozen_fermi_level(
+                limit, temperature, quench_temperature, *effective_masses, site_counts=site_counts)
+                for limit in thermo.limits}
+            doc["tables"]["fermi_level"] += fermi_rows(thermo, doc["fermi_level_quenched"], "quenched")
+        from pvatoms.analysis.tables import write_table
+        paths = write_table(doc["tables"]["fermi_level"], outdir / "fermi_level",
+                            caption="Self-consistent Fermi level, carriers and defect concentrations",
+                            label="tab:fermi-level")
+        doc["files"]["fermi_level"] = [x.name for x in paths.values()]
+        doc["effective_masses"] = list(effective_masses)
+    if site_counts is None:
+        doc["notes"].append("concentrations count every atom of the removed element as a site (no site "
+                            "multiplicities given): an upper bound where the element has inequivalent sites")
     doc["status"] = "completed"
     doc = to_jsonable(doc)
     write_json_atomic(outdir / SUMMARY_FILE, doc)
     return doc
 
 
-__all__ = ["analyse_defects", "host_elements", "SUMMARY_FILE"]
+def fermi_rows(thermo, solutions: dict, kind: str) -> list[dict]:
+    """One row per limit and defect charge state at the self-consistent Fermi level: E_F (eV above
+    the VBM), T (K), carriers and the defect's formation energy and concentration (cm^-3)."""
+    rows = []
+    for limit, sol in solutions.items():
+        for c in sol["concentrations"]:
+            rows.append({"limit": thermo.limit_labels.get(limit, limit), "state": kind,
+                         "T (K)": sol["temperature"], "E_F (eV)": sol["fermi_level"],
+                         "n (cm^-3)": sol["electrons"], "p (cm^-3)": sol["holes"], "defect": c["defect"],
+                         "q": c["charge"], "E_f at E_F (eV)": c["formation_energy"], "g": c.get("degeneracy"),
+                         "c (cm^-3)": c["concentration"], "provenance": thermo.provenance()})
+    return rows
+
+
+__all__ = ["analyse_defects", "host_elements", "fermi_rows", "SUMMARY_FILE"]

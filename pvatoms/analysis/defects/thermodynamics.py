@@ -162,6 +162,7 @@ class DefectEntry:
     natoms: int
     site: list = field(default_factory=list)
     kind: str = ""
+    odd_electrons: bool = False    # Σ Z − q odd (closed-shell cores): a doublet, spin degeneracy 2
 
     @property
     def correction_energy(self) -> float:
@@ -234,8 +235,9 @@ class DefectThermodynamics:
                 corr = self._correction(doc, bulk_doc, q, site, energy_cutoff, label)
             elif not isinstance(corr, dict):
                 corr = {"method": "given", "correction": float(corr)}
+            odd = bool((int(atoms.numbers.sum()) - q) % 2)
             self.entries.append(DefectEntry(name, q, change, doc_energy(doc, label) - self.bulk_energy,
-                                            corr, label, len(atoms), site.tolist(), kind))
+                                            corr, label, len(atoms), site.tolist(), kind, odd))
         self.entries.sort(key=lambda e: (e.name, -e.charge))
 
     # ------------------------------------------------------------ set-up
@@ -345,6 +347,13 @@ class DefectThermodynamics:
         """See :func:`pvatoms.analysis.defects.fermi.solve_fermi_level`."""
         from pvatoms.analysis.defects.fermi import solve_fermi_level
         return solve_fermi_level(self, limit, temperature, electron_mass, hole_mass, site_counts)
+
+    def solve_frozen_fermi_level(self, limit: str, growth_temperature: float, temperature: float,
+                                 electron_mass: float, hole_mass: float, site_counts: dict | None = None) -> dict:
+        """See :func:`pvatoms.analysis.defects.fermi.solve_frozen_fermi_level`."""
+        from pvatoms.analysis.defects.fermi import solve_frozen_fermi_level
+        return solve_frozen_fermi_level(self, limit, growth_temperature, temperature, electron_mass, hole_mass,
+                                        site_counts)
 
     def provenance(self, entry: DefectEntry | None = None) -> str:
         """See :func:`pvatoms.analysis.defects.tables.provenance`."""
