@@ -9,7 +9,10 @@
 from __future__ import annotations
 
 import json
+import math
+import numbers
 import os
+import shutil
 from pathlib import Path
 
 import ase.io
@@ -45,19 +48,26 @@ def write_structure(atoms: Atoms, path) -> Path:
     fmt = structure_format(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     out = atoms.copy()
+    kwargs = {}
     if fmt == "extxyz":
         payload = _json_info(atoms.info)
         out.info = {_INFO_KEY: json.dumps(payload, default=_jsonable)} if payload else {}
         for key in list(out.arrays):
             if key not in ("numbers", "positions") and out.arrays[key].dtype.kind == "U":
                 out.arrays[key] = np.char.replace(out.arrays[key], " ", "_")
-        ase.io.write(path, out, format="extxyz")
     elif fmt == "vasp":
         out.info = {}
-        ase.io.write(path, out, format="vasp", direct=True, sort=False)
+        kwargs = {"direct": True, "sort": False}
     else:
         out.info = {}
-        ase.io.write(path, out, format=fmt)
+    # written next to its place and renamed: a failed write leaves no torn file behind
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        ase.io.write(str(tmp), out, format=fmt, **kwargs)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
     return path
 
 
@@ -78,9 +88,51 @@ def read_structure(path, check_overlap: bool = True) -> Atoms:
         atoms.arrays.pop(key, None)
     if len(atoms) == 0:
         raise InputError(f"{str(path)!r} holds no atoms")
+    if not (np.isfinite(atoms.positions).all() and np.isfinite(np.asarray(atoms.cell)).all()):
+        raise InputError(f"{str(path)!r} holds non-finite coordinates or cell vectors (NaN/Inf)")
+    if fmt == "cif":
+        _check_cif_sites(path)
     if check_overlap:
         check_no_overlap(atoms, what=str(path))
     return atoms
+
+
+def _check_cif_sites(path: Path) -> None:
+    """Refuse a CIF whose listed sites ASE would silently merge: two sites at the same (or a
+    symmetry-equivalent) position — an exact duplicate line, or two elements on one site — and
+    partially occupied (disordered) sites. The merged structure would have another composition
+    than the file states."""
+    from ase.io.cif import parse_cif
+    try:
+        blocks = [b for b in parse_cif(str(path)) if b.has_structure()]
+    except Exception:        # read already succeeded; a block ASE cannot re-parse is not checked
+        return
+    if not blocks:
+        return
+    block = blocks[-1]                        # the block ase.io.read returns
+    labels = block.get("_atom_site_label") or block.get_symbols()
+    raw = block.get_unsymmetrized_structure()
+    frac = raw.get_scaled_positions(wrap=False)
+    if block.get_cell().rank == 3:
+        sg = block.get_spacegroup(True)
+        _, kinds = sg.equivalent_sites(frac, onduplicates="keep", symprec=0.001)
+        for i in sorted(set(range(len(raw))) - set(int(k) for k in kinds)):
+            orbit = sg.equivalent_sites([frac[i]], symprec=0.001)[0]
+            j = next((j for j in range(i) for q in orbit
+                      if np.allclose(((frac[j] - q) + 0.5) % 1.0 - 0.5, 0.0, atol=1e-3)), None)
+            other = (f" as site {labels[j]} (entry {j + 1}, {raw[j].symbol})" if j is not None
+                     else " as an earlier site")
+            raise InputError(f"{str(path)!r}: site {labels[i]} (entry {i + 1} of the atom-site loop, {raw[i].symbol} at "
+                             f"{' '.join(f'{x:g}' for x in frac[i])}) sits at the same position{other}; "
+                             "a duplicated atom (or two elements on one site) would be merged into "
+                             "another composition than the file lists: remove the duplicate line")
+    occupancy = block.get("_atom_site_occupancy")
+    if occupancy is not None:
+        for label, occ in zip(labels, occupancy):
+            if isinstance(occ, numbers.Real) and abs(float(occ) - 1.0) > 1e-3:
+                raise InputError(f"{str(path)!r}: site {label} has occupancy {occ:g}; pvatoms needs an "
+                                 "ordered structure (every site fully occupied): build an ordered "
+                                 "supercell of the disordered phase first")
 
 
 def _json_info(info: dict) -> dict:
@@ -146,9 +198,53 @@ def write_text_atomic(path, text: str, sync_folder: bool = False) -> Path:
     return path
 
 
+def non_finite_paths(obj, where: str = "") -> list[str]:
+    """Key paths (``data.energies[3]``) of the NaN and ±Inf numbers in a JSON-able structure."""
+    out = []
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            out += non_finite_paths(v, f"{where}.{k}" if where else str(k))
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            out += non_finite_paths(v, f"{where}[{i}]")
+    elif isinstance(obj, np.ndarray):
+        out += non_finite_paths(obj.tolist(), where)
+    elif isinstance(obj, (float, np.floating)) and not math.isfinite(float(obj)):
+        out.append(f"{where or 'value'} = {float(obj)}")
+    return out
+
+
+def null_non_finite(obj):
+    """Copy of a JSON-able structure with every NaN/±Inf replaced by None (JSON ``null``)."""
+    if isinstance(obj, dict):
+        return {k: null_non_finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [null_non_finite(v) for v in obj]
+    if isinstance(obj, (float, np.floating)) and not math.isfinite(float(obj)):
+        return None
+    return obj
+
+
+def _strict_json(doc, what: str, indent) -> str:
+    """JSON text of ``doc``; :class:`InputError` naming every NaN/Inf (JSON has no such numbers:
+    ``json`` would write the non-standard ``NaN`` and the file would no longer be JSON)."""
+    doc = to_jsonable(doc)
+    bad = non_finite_paths(doc)
+    if bad:
+        more = f" (and {len(bad) - 5} more)" if len(bad) > 5 else ""
+        raise InputError(f"refusing to write non-finite numbers into {what}: {', '.join(bad[:5])}{more}; "
+                         "a NaN/Inf is an undefined result, not a number JSON can hold")
+    return json.dumps(doc, indent=indent, allow_nan=False, default=_jsonable)
+
+
 def write_json_atomic(path, doc) -> Path:
-    """Write ``doc`` as JSON to ``path`` atomically (see :func:`write_text_atomic`)."""
-    return write_text_atomic(path, json.dumps(to_jsonable(doc), indent=1))
+    """Write ``doc`` as JSON to ``path`` atomically (see :func:`write_text_atomic`).
+
+    Non-finite numbers are refused, not encoded: NaN/Inf raise :class:`InputError` naming their key
+    paths, so every file written stays valid JSON and an undefined number never passes for a
+    result. Writers that can meet one decide what it means first (the job runner records the job
+    as failed and writes ``null`` in their place, see :func:`null_non_finite`)."""
+    return write_text_atomic(path, _strict_json(doc, str(path), 1))
 
 
 def read_json(path, what: str | None = None):
@@ -165,9 +261,131 @@ def read_json(path, what: str | None = None):
         raise InputError(f"{what} is not readable JSON ({type(exc).__name__}: {exc}); it may be truncated") from None
 
 
+# ---------------------------------------------------------------- numeric arguments
+
+def _range_text(low, high, low_open, high_open) -> str:
+    if low is not None and high is not None:
+        return (f"between {low:g} and {high:g}" + (" (both excluded)" if low_open and high_open else
+                " (lower excluded)" if low_open else " (upper excluded)" if high_open else ""))
+    if low is not None:
+        return f"{'>' if low_open else '>='} {low:g}"
+    if high is not None:
+        return f"{'<' if high_open else '<='} {high:g}"
+    return ""
+
+
+def check_number(name: str, value, low=None, high=None, *, low_open: bool = False, high_open: bool = False,
+                 unit: str = "", integer: bool = False):
+    """``value`` as a float (``integer``: an int) if it is a finite real number in the range, else
+    :class:`InputError` naming ``name``, the value and the valid range. Booleans and strings are
+    not numbers; ``integer`` accepts integral floats (2.0) and refuses 1.5 rather than truncate.
+
+    >>> check_number("fmax", 0.05, 0, low_open=True, unit="eV/Å")
+    0.05
+    """
+    kind = "an integer" if integer else "a finite number"
+    rng = _range_text(low, high, low_open, high_open)
+    what = f"{name} must be {kind}{' ' + rng if rng else ''}{' ' + unit if unit and rng else ''}"
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise InputError(f"{what}, got {value!r} ({type(value).__name__})")
+    x = float(value)
+    if not math.isfinite(x):
+        raise InputError(f"{what}, got {value!r}")
+    if integer:
+        if x != round(x):
+            raise InputError(f"{what}, got {value!r} (not a whole number; it is not rounded for you)")
+        out = int(round(x))
+    else:
+        out = x
+    if low is not None and (x < low or (low_open and x == low)):
+        raise InputError(f"{what}, got {value!r}")
+    if high is not None and (x > high or (high_open and x == high)):
+        raise InputError(f"{what}, got {value!r}")
+    return out
+
+
+def check_integer(name: str, value, low=None, high=None):
+    """``value`` as an int in [low, high] (see :func:`check_number`)."""
+    return check_number(name, value, low, high, integer=True)
+
+
+def check_integers(name: str, values, n: int, low=None, high=None) -> tuple:
+    """``n`` integers in [low, high] (a supercell, a k-mesh), as a tuple."""
+    try:
+        items = list(values)
+    except TypeError:
+        raise InputError(f"{name} must be {n} integers, got {values!r}") from None
+    if isinstance(values, (str, bytes)) or len(items) != n:
+        raise InputError(f"{name} must be {n} integers, got {values!r}")
+    return tuple(check_integer(f"{name}[{i}]", v, low, high) for i, v in enumerate(items))
+
+
+# ---------------------------------------------------------------- outputs written at the end
+
+class StagedFolder:
+    """Write a command's outputs into a hidden sibling folder (``.NAME.partial-PID``) and move
+    them into ``final`` only when the block ends without an error; on an error the partial
+    outputs are removed, so a refused or crashed command leaves no half-written folder::
+
+        with StagedFolder(out) as stage:
+            write_table(rows, stage.path / "barriers")
+            report["table"] = str(stage.final_path(stage.path / "barriers.md"))
+
+    ``path``: where to write; :meth:`final_path`: the name a written file will have. Files of an
+    earlier run in ``final`` stay unless a new file of the same name replaces them."""
+
+    def __init__(self, final):
+        self.final = Path(final)
+        real = self.final.resolve()
+        self.path = real.parent / f".{real.name or 'output'}.partial-{os.getpid()}"
+        self._created: list[Path] = []
+
+    def __enter__(self) -> "StagedFolder":
+        if self.final.exists() and not self.final.is_dir():
+            raise InputError(f"output folder {str(self.final)!r} is a file; give a folder")
+        p = self.path.parent
+        while not p.exists():
+            self._created.append(p)
+            p = p.parent
+        if self.path.exists():
+            shutil.rmtree(self.path)
+        self.path.mkdir(parents=True)
+        return self
+
+    def final_path(self, path) -> Path:
+        """Where ``path`` (under :attr:`path`) will be once the outputs are moved."""
+        return self.final / Path(path).relative_to(self.path)
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is None:
+            _merge_into(self.path, self.final)
+            shutil.rmtree(self.path, ignore_errors=True)
+            return False
+        shutil.rmtree(self.path, ignore_errors=True)
+        for d in self._created:                      # parents made only for the stage
+            try:
+                d.rmdir()
+            except OSError:
+                break
+        return False
+
+
+def _merge_into(src: Path, dest: Path) -> None:
+    dest.mkdir(parents=True, exist_ok=True)
+    for entry in src.iterdir():
+        target = dest / entry.name
+        if entry.is_dir() and target.is_dir():
+            _merge_into(entry, target)
+            continue
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        os.replace(entry, target)
+
+
 def dumps(doc) -> str:
-    """JSON text of a report dict (numpy values converted)."""
-    return json.dumps(doc, indent=2, default=_jsonable)
+    """JSON text of a report dict (numpy values converted); NaN/Inf refused as in
+    :func:`write_json_atomic`."""
+    return _strict_json(doc, "the JSON report", 2)
 
 
 def write_defect_set(defects, perfect: Atoms, outdir, fmt: str = "extxyz", extra: dict | None = None) -> dict:
@@ -177,22 +395,21 @@ def write_defect_set(defects, perfect: Atoms, outdir, fmt: str = "extxyz", extra
     ext = {"extxyz": ".extxyz", "vasp": ".vasp", "cif": ".cif"}.get(fmt)
     if ext is None:
         raise InputError(f"unknown format {fmt!r}; valid choices: extxyz, vasp, cif")
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
-    host_file = write_structure(perfect, outdir / f"perfect{ext}")
-    entries = []
-    for d in defects:
-        f = write_structure(d.atoms, outdir / f"{d.name}{ext}")
-        entry = d.as_dict()
-        entry["file"] = f.name
-        entry["natoms"] = len(d.atoms)
-        entries.append(entry)
-    index = {"perfect": {"file": host_file.name, "natoms": len(perfect),
-                         "formula": perfect.get_chemical_formula(mode="metal")},
-             "defects": entries, "provenance": perfect.info.get("provenance")}
-    if extra:
-        index.update(extra)
-    write_json_atomic(outdir / "defects.json", index)
+    with StagedFolder(outdir) as stage:             # all files or none
+        host_file = write_structure(perfect, stage.path / f"perfect{ext}")
+        entries = []
+        for d in defects:
+            f = write_structure(d.atoms, stage.path / f"{d.name}{ext}")
+            entry = d.as_dict()
+            entry["file"] = f.name
+            entry["natoms"] = len(d.atoms)
+            entries.append(entry)
+        index = {"perfect": {"file": host_file.name, "natoms": len(perfect),
+                             "formula": perfect.get_chemical_formula(mode="metal")},
+                 "defects": entries, "provenance": perfect.info.get("provenance")}
+        if extra:
+            index.update(extra)
+        write_json_atomic(stage.path / "defects.json", index)
     return index
 
 

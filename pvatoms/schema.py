@@ -46,7 +46,7 @@ from pvatoms.io import to_jsonable, write_json_atomic  # noqa: F401  (part of th
 
 SCHEMA = "pvatoms.result/1"
 RESULT_FILE = "result.json"
-JOBS = ("relax", "static", "neb", "phonons", "band-edges")
+JOBS = ("relax", "static", "neb", "phonons", "band-edges", "dielectric")
 STATUSES = ("completed", "failed", "running")
 
 
@@ -114,6 +114,42 @@ def level_of_theory(energy_backend: dict | None, geometry: str | None) -> dict:
 #: jobs that relax the geometry they report (their geometry is their own method's)
 RELAXING_JOBS = ("relax", "neb")
 
+#: Settings of a DFT run that are read back from the run itself (its INCAR / vasprun parameters)
+#: and then replace the planned ones in the provenance.
+RUN_SETTINGS = ("functional", "soc", "encut")
+
+
+def apply_run_settings(doc: dict, actual: dict | None) -> dict:
+    """Make the provenance of ``doc`` that of the run actually done: the settings in
+    :data:`RUN_SETTINGS` read from the run (``actual``, e.g. ``data.run_settings`` of a parsed
+    VASP run) replace the planned ones in ``doc['backend']['settings']`` (VASP: the model is the
+    functional again), ``backend.settings_from`` says ``"run"``, planned values that differ are
+    kept in ``data.planned_settings_differ`` ({key: {"planned", "run"}}) and the level of theory
+    is recomputed (a parsed HSE06 run is HSE06, whatever was planned). Returns ``doc``."""
+    if not actual:
+        return doc
+    backend = dict(doc.get("backend") or {})
+    settings = dict(backend.get("settings") or {})
+    differ = {}
+    for key in RUN_SETTINGS:
+        value = actual.get(key)
+        if value is None:
+            continue
+        if settings.get(key) != value:
+            differ[key] = {"planned": settings.get(key), "run": value}
+        settings[key] = value
+    backend["settings"] = settings
+    backend["settings_from"] = "run"
+    if backend.get("name") == "vasp":
+        backend["model"] = method_of(backend)
+    doc["backend"] = backend
+    if differ:
+        doc.setdefault("data", {})["planned_settings_differ"] = differ
+    old = doc.get("level_of_theory") or {}
+    geometry = method_of(backend) if doc.get("job") in RELAXING_JOBS else old.get("geometry")
+    doc["level_of_theory"] = level_of_theory(backend, geometry)
+    return doc
+
 
 def new_document(job: str, backend: dict, atoms: Atoms | None = None, settings: dict | None = None) -> dict:
     """An empty result document in state ``running``."""
@@ -161,7 +197,7 @@ def is_completed(folder) -> bool:
 
 #: Keys of ``data`` that every backend writes for a completed job of each kind (one key set).
 DATA_KEYS = {
-    "relax": (), "static": (), "phonons": (), "band-edges": (),
+    "relax": (), "static": (), "phonons": (), "band-edges": (), "dielectric": ("dielectric",),
     "neb": ("energies", "relative_energies", "barrier_forward", "barrier_backward", "reaction_energy",
             "saddle_image", "n_images", "hop_distance", "moving_atom", "moving_element",
             "reaction_coordinate", "path_length"),
@@ -173,7 +209,9 @@ def neb_data(images, energies, forces=None, climb: bool | None = None) -> dict:
     relative to the initial endpoint, forward (max − first) and backward (max − last) barriers,
     reaction energy, the saddle image index, the moving atom and its hop (Å, minimum image),
     the reaction coordinate (cumulative image-to-image distance, Å) and, when ``forces`` (eV/Å,
-    one array per image) are given, the force along the path tangent at each image.
+    one array per image) are given, the force along the path tangent at each image (None when two
+    neighbouring images coincide: no tangent there). A path of zero length raises
+    :class:`InputError`.
 
     ``images``: ase.Atoms from the initial to the final endpoint."""
     from pvatoms.geometry import minimum_image
@@ -194,13 +232,19 @@ def neb_data(images, energies, forces=None, climb: bool | None = None) -> dict:
         "reaction_coordinate": coords, "path_length": coords[-1], "forces_along_path": None,
         "climb": None if climb is None else bool(climb),
     }
+    if not coords[-1] > 1e-6:
+        raise InputError("the NEB path has zero length: every image is the initial structure (identical "
+                         "endpoints?); there is no hop and no barrier")
     if forces is not None:
         tang = []
         for k in range(len(images)):
             lo, hi = images[max(k - 1, 0)], images[min(k + 1, len(images) - 1)]
             t, _ = minimum_image(hi.positions - lo.positions, cell, pbc)
-            t /= np.linalg.norm(t)
-            tang.append(float(np.sum(np.asarray(forces[k]) * t)))
+            norm = float(np.linalg.norm(t))
+            if not norm > 1e-8:               # two images on top of each other: no tangent
+                tang = None
+                break
+            tang.append(float(np.sum(np.asarray(forces[k]) * t / norm)))
         out["forces_along_path"] = tang
     return out
 

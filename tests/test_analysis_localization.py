@@ -307,3 +307,63 @@ def test_real_gpaw_band_edges_of_cubic_cspbbr3(tmp_path):
             res["z"]) == pytest.approx(1.0, abs=1e-9)
     assert res["states"]["vbm"]["element_fractions"]["Br"] > res["states"]["cbm"]["element_fractions"]["Br"]
     assert "one region" in res["statement"]
+
+
+# ---------------------------------------------------------------- the partition, by brute force
+
+def _owner_brute_force(atoms, shape):
+    """Nearest atom of every grid point by ASE's minimum-image distances
+    (:func:`ase.geometry.get_distances`, exact for any cell shape), without pvatoms."""
+    from ase.geometry import get_distances
+    frac = np.stack(np.meshgrid(*[np.arange(n) / n for n in shape], indexing="ij"), -1).reshape(-1, 3)
+    _, dist = get_distances(frac @ np.asarray(atoms.cell), atoms.positions, cell=atoms.cell, pbc=True)
+    return np.argmin(dist, axis=1).reshape(shape), np.sort(dist, axis=1)
+
+
+def test_nearest_atom_partition_matches_minimum_image_brute_force():
+    """An oblique cell with atoms off-centre, two of them close to cell faces and corners: every
+    grid point must go to the atom nearest to it among all periodic images. Points whose two
+    nearest atoms are within 1e-9 Å of a tie are left out of the comparison (there are none
+    for these random positions)."""
+    from ase import Atoms
+
+    from pvatoms.geometry import nearest_atom
+    rng = np.random.default_rng(7)
+    cell = np.array([[6.1, 0.0, 0.0], [1.7, 5.4, 0.0], [0.9, -1.1, 7.3]])
+    frac = np.vstack([[0.03, 0.04, 0.97], [0.95, 0.5, 0.02], rng.random((4, 3))])
+    atoms = Atoms("CsPbBr3I", scaled_positions=frac, cell=cell, pbc=True)
+    shape = (11, 9, 13)
+    ref, dist = _owner_brute_force(atoms, shape)
+    clear = (dist[:, 1] - dist[:, 0] > 1e-9).reshape(shape)
+    assert clear.all()
+    owner = nearest_atom(atoms, shape)
+    assert owner.shape == shape
+    assert np.array_equal(owner[clear], ref[clear])
+    # the atoms near the faces own points on the far side of the cell (through their images):
+    # the origin is 0.40 Å from the image of atom 0 at fractional (0.03, 0.04, -0.03) — without
+    # images it would go to atom 5, 3.5 Å away; the point (0, 4/9, 0) is 0.37 Å from the image
+    # of atom 1 at (-0.05, 0.5, 0.02)
+    assert owner[0, 0, 0] == 0 and owner[0, 4, 0] == 1
+    near = np.linalg.norm(np.array([0.03, 0.04, -0.03]) @ cell)
+    assert near == pytest.approx(dist[0, 0], abs=1e-12) and near < 0.41
+
+
+def test_density_around_an_atom_at_the_cell_corner_is_all_on_that_atom():
+    """A Gaussian (σ 0.5 Å) centred on an atom that sits next to a cell corner spreads over all
+    eight corners of the grid; every bit of it belongs to that atom, so its element fraction is
+    ~1 (0.998 from the tails across the Voronoi faces, computed here by brute force)."""
+    from ase import Atoms
+
+    from pvatoms.jobs.band_edges import fractions as job_fractions
+    atoms = Atoms("PbBr2", scaled_positions=[[0.02, 0.01, 0.03], [0.5, 0.5, 0.5], [0.5, 0.0, 0.5]],
+                  cell=[6.0, 6.2, 6.4], pbc=True)
+    shape = (30, 31, 32)
+    rho = blob(atoms, shape, atoms.positions[0], 0.5)
+    ref, _ = _owner_brute_force(atoms, shape)
+    expected = rho[ref == 0].sum() / rho.sum()
+    assert expected > 0.99
+    f = job_fractions(atoms, rho)
+    assert f["Pb"] == pytest.approx(expected, abs=1e-6)
+    # and through the analysis: element fractions of the state
+    res = analyse_densities(atoms, {"defect": rho})
+    assert res["states"]["defect"]["element_fractions"]["Pb"] == pytest.approx(expected, abs=1e-6)

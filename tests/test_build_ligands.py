@@ -309,4 +309,4 @@ def test_cli_ligands_list_and_build(tmp_path, csbr):
     assert doc["ligands"]["n_ligands"] == 4 and doc["ligands"]["net_formal_charge"] == 0
     assert doc["regions"]["ligand"]["N"] == 4 and doc["ligands"]["min_ligand_surface"]["distance"] > 2.2
     bad = cli("build", "ligands", "s.extxyz", "--ligand", "BA", "--coverage", "2", "-o", "x.extxyz", cwd=tmp_path)
-    assert bad.returncode == 2 and "[0, 1]" in bad.stderr
+    assert bad.returncode == 2 and "between 0 and 1" in bad.stderr

@@ -259,3 +259,22 @@ def test_vasp_backend_labels_and_vasprun(tmp_path):
     assert doc["data"]["integral"]["defect"] == pytest.approx(1.0, rel=1e-3)
     assert doc["band_edges"]["gap"] == pytest.approx(1.469, abs=1e-3) and doc["energy"] < 0
     assert doc["files"]["defect"] == "defect.cube" and doc["files"]["vasprun"] == "vasprun.xml.gz"
+
+
+def test_cli_band_edges_passes_the_charge_to_the_job(tmp_path, cubic):
+    """`pvatoms run band-edges --charge 1` computes the cation cell: 44 − 1 = 43 valence electrons
+    (Cs 9 + Pb 14 + 3 × Br 7, counted by hand), and the charge is in the recorded settings (the
+    option used to be parsed and then dropped). A coarse 2x2x2 mesh at 300 eV keeps it quick."""
+    from ase.io import write
+
+    from pvatoms.cli.main import main
+    write(tmp_path / "cubic.cif", cubic)
+    rc = main(["run", "band-edges", str(tmp_path / "cubic.cif"), "--backend", "gpaw", "--charge", "1",
+               "--bands", "vbm", "--option", "kpts=[2,2,2]", "--option", "ecut=300", "--option", "spin=false",
+               "-o", str(tmp_path / "q1")])
+    assert rc == 0
+    doc = schema.load(tmp_path / "q1")
+    assert doc["status"] == "completed", doc["reason"]
+    assert doc["data"]["settings"]["charge"] == 1
+    assert doc["data"]["nelectrons"] == 9 + 14 + 3 * 7 - 1 == 43
+    assert doc["band_edges"]["fermi"] < doc["band_edges"]["vbm"]      # the hole sits at the VBM

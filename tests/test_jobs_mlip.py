@@ -26,9 +26,38 @@ def test_sevennet_relaxation_keeps_pnma_near_experiment(tmp_path, pnma):
     assert doc["schema"] == SCHEMA and json.loads((tmp_path / "relax" / RESULT_FILE).read_text())["status"] == "completed"
 
 
-def test_static_document_and_rerun_is_skipped(tmp_path, pnma):
+@pytest.fixture(scope="module")
+def chgnet_direct():
+    """CHGNet 0.3.0 loaded here and called directly (``predict_structure``, no ASE calculator, no
+    pvatoms code): energy (eV per cell), forces (eV/Å) and Voigt stress (eV/Å³, ASE sign) of a
+    structure. The reference for every CHGNet number the jobs write."""
+    from ase.units import GPa
+    from chgnet.model import CHGNet
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    model = CHGNet.load(model_name="0.3.0", use_device="cpu", verbose=False)
+
+    def predict(atoms):
+        p = model.predict_structure(AseAtomsAdaptor.get_structure(atoms), task="efs")
+        s = np.asarray(p["s"], float) * GPa         # GPa, positive = tensile (ASE's sign)
+        return (float(p["e"]) * len(atoms), np.asarray(p["f"], float),
+                np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]]))
+    return predict
+
+
+#: CHGNet runs in float32: a cell energy of ~70 eV is resolved to ~1e-5 eV; the same model on the
+#: same structure gives the same number, so the documents must agree to this.
+E_TOL = 1e-4
+
+
+def test_static_document_and_rerun_is_skipped(tmp_path, pnma, chgnet_direct):
     doc = static(pnma, tmp_path / "s", backend="chgnet")
     assert doc["status"] == "completed"
+    energy, forces, stress = chgnet_direct(pnma)
+    assert doc["energy"] == pytest.approx(energy, abs=E_TOL)
+    assert doc["energy_per_atom"] == pytest.approx(energy / 20, abs=E_TOL / 20)
+    assert np.asarray(doc["forces"]) == pytest.approx(forces, abs=1e-5)
+    assert np.asarray(doc["stress"]) == pytest.approx(stress, abs=1e-7)
     assert -3.6 < doc["energy_per_atom"] < -3.45                   # CHGNet 0.3.0: -3.53 eV/atom
     assert np.array(doc["forces"]).shape == (20, 3) and len(doc["stress"]) == 6
     assert doc["backend"]["model"] == "CHGNet 0.3.0" and doc["wall_time"] > 0
@@ -69,17 +98,35 @@ def test_vacancy_hop_endpoints_and_bad_endpoints():
         vacancy_hop(perfect, br, 0)
 
 
-def test_neb_restart_continues_from_saved_band(tmp_path, pnma):
+def test_neb_restart_continues_from_saved_band(tmp_path, pnma, chgnet_direct):
+    """V_Br hop in the 20-atom Pnma cell between INEQUIVALENT sites (Br 8d -> Br 4c, picked by
+    the spglib Wyckoff letters): the relaxed endpoints differ in energy, so forward and backward
+    barriers differ. Every barrier is checked against energies computed here by CHGNet called
+    directly on the structures the document stores."""
+    from pvatoms.build.common import symmetry_dataset
     perfect = pnma.copy()                      # 20-atom cell: a quick V_Br hop for the mechanics
-    br = [i for i, s in enumerate(perfect.get_chemical_symbols()) if s == "Br"][0]
-    a, b = vacancy_hop(perfect, br, nearest_vacancy_hops(perfect, br)[0][0])
+    wyckoff = symmetry_dataset(perfect).wyckoffs
+    sym = perfect.get_chemical_symbols()
+    br = next(i for i, s in enumerate(sym) if s == "Br" and wyckoff[i] == "d")
+    to = next(j for j, _ in nearest_vacancy_hops(perfect, br) if wyckoff[j] == "c")
+    a, b = vacancy_hop(perfect, br, to)
     first = neb(a, b, tmp_path / "neb", backend="chgnet", n_images=3, steps=3, fmax=0.05)
     assert first["status"] == "failed" and "rerun continues" in first["reason"]
     second = neb(a, b, tmp_path / "neb", backend="chgnet", n_images=3, steps=400, fmax=0.05)
     assert second["status"] == "completed", second["reason"]
-    assert second["data"]["restarted_from_trajectory"]
-    assert second["data"]["barrier_forward"] > 0.01
-    assert second["data"]["saddle_image"] not in (0, 4)
+    d = second["data"]
+    assert d["restarted_from_trajectory"]
+    assert d["saddle_image"] not in (0, 4)
+    from pvatoms.schema import atoms_from_dict
+    e = np.array([chgnet_direct(atoms_from_dict(im["structure"]))[0] for im in second["images"]])
+    assert d["energies"] == pytest.approx(e, abs=E_TOL)
+    for end, k in (("initial", 0), ("final", -1)):  # the endpoints are the relaxed endpoint jobs
+        assert load(tmp_path / "neb" / end)["energy"] == pytest.approx(e[k], abs=E_TOL)
+    assert d["barrier_forward"] == pytest.approx(e.max() - e[0], abs=2 * E_TOL)
+    assert d["barrier_backward"] == pytest.approx(e.max() - e[-1], abs=2 * E_TOL)
+    assert d["reaction_energy"] == pytest.approx(e[-1] - e[0], abs=2 * E_TOL)
+    assert abs(e[-1] - e[0]) > 10 * E_TOL       # inequivalent endpoints: the direction matters
+    assert d["barrier_forward"] > 0.01
 
 
 @pytest.mark.slow

@@ -452,6 +452,34 @@ def test_neb_barrier_from_image_outcars(tmp_path):
     assert len(out["images"][1]["structure"]["symbols"]) == 159
 
 
+def test_neb_barriers_with_endpoints_of_different_energy(tmp_path):
+    """Endpoints of different energy (initial: the bulk OUTCAR, final: the V_Cd OUTCAR; two
+    images: bulk, V_Cd), so forward and backward barriers differ. Reference energies read here
+    with pymatgen's Outcar straight from the files: forward = E_max − E_00, backward =
+    E_max − E_03, reaction = E_03 − E_00."""
+    from pymatgen.io.vasp.outputs import Outcar
+
+    from pvatoms.calc import get_backend
+
+    e_bulk = Outcar(str(CDTE_BULK / "OUTCAR.gz")).final_energy
+    e_def = Outcar(str(CDTE_VCD / "OUTCAR.gz")).final_energy
+    assert e_def - e_bulk > 7.0                      # far apart: a wrong direction cannot hide
+    backend = get_backend("vasp", potcar="spec")
+    images, _, _ = _br_hop_images(2)
+    neb = backend.prepare("neb", None, tmp_path / "neb", images=images, charge=1,
+                          endpoints=(CDTE_BULK, CDTE_VCD))
+    shutil.copyfile(CDTE_BULK / "OUTCAR.gz", neb / "01" / "OUTCAR.gz")
+    shutil.copyfile(CDTE_VCD / "OUTCAR.gz", neb / "02" / "OUTCAR.gz")
+    d = backend.parse("neb", neb)["data"]
+    assert d["energies"] == pytest.approx([e_bulk, e_bulk, e_def, e_def], abs=1e-8)
+    assert d["barrier_forward"] == pytest.approx(e_def - e_bulk, abs=1e-8)
+    assert d["barrier_backward"] == pytest.approx(0.0, abs=1e-8)
+    assert d["reaction_energy"] == pytest.approx(e_def - e_bulk, abs=1e-8)
+    assert d["relative_energies"] == pytest.approx([0.0, 0.0, e_def - e_bulk, e_def - e_bulk], abs=1e-8)
+    assert d["saddle_image"] == 2 and d["n_images"] == 2 and d["charge"] == 1
+    assert d["climb"] is True                        # LCLIMB in the NEB INCAR
+
+
 # ---------------------------------------------------------------- execute
 
 def test_execute_without_vasp_command(tmp_path, monkeypatch):

@@ -59,6 +59,7 @@ from ase import Atoms
 
 from pvatoms.analysis import ANALYSIS_SCHEMA
 from pvatoms.analysis.figures import save_figure
+from pvatoms.io import StagedFolder
 from pvatoms.analysis.neb import collect, safe_name
 from pvatoms.errors import InputError
 from pvatoms.geometry import grid_points, minimum_image
@@ -549,8 +550,6 @@ def analyse_band_edges(sources, output, labels=None, states=None, axis: int | No
     ``band_edges``), ``rows`` (the localization table), ``statements`` ({label: statement}),
     ``files`` and ``skipped``.
     """
-    from pvatoms.analysis.tables import provenance_label, write_table
-
     items, skipped = collect(sources, "band-edges", labels, skip_failed)
     ref_value, ref_name = None, "reference state"
     if reference is not None:
@@ -560,8 +559,17 @@ def analyse_band_edges(sources, output, labels=None, states=None, axis: int | No
             ref_value, ref_name = float(reference), "given reference IPR"
         else:
             ref_value, ref_name = reference_ipr_of(reference)
-    out = Path(output)
-    out.mkdir(parents=True, exist_ok=True)
+    with StagedFolder(output) as stage:          # every file, or none (see pvatoms.io.StagedFolder)
+        return _write_band_edges(stage, items, skipped, states, axis, site, radius, ref_value, ref_name,
+                                 threshold, enrichment_threshold)
+
+
+def _write_band_edges(stage, items, skipped, states, axis, site, radius, ref_value, ref_name, threshold,
+                      enrichment_threshold) -> dict:
+    """:func:`analyse_band_edges` writing into ``stage.path``; the report names the final paths."""
+    from pvatoms.analysis.tables import provenance_label, write_table
+
+    out = stage.path
     results, rows, files = [], [], {}
     for label, doc, folder in items:
         atoms, dens, paths = load_band_edge_densities(doc, folder, states, label)
@@ -575,13 +583,13 @@ def analyse_band_edges(sources, output, labels=None, states=None, axis: int | No
         model = (doc.get("backend") or {}).get("model")
         f = plot_planar_average(res, stem, title=f"{label} ({model}): {res['statement']}")
         f["csv"] = write_planar_average_csv(res, stem.with_suffix(".csv"))
-        files[f"planar_average_{label}"] = {k: str(v) for k, v in f.items()}
+        files[f"planar_average_{label}"] = {k: str(stage.final_path(v)) for k, v in f.items()}
         rows += table_rows(label, res, backend)
         results.append(res)
-    files["table"] = {k: str(v) for k, v in write_table(
+    files["table"] = {k: str(stage.final_path(v)) for k, v in write_table(
         rows, out / "localization", caption="Band-edge localization: fraction of each state per region, "
         "inverse participation ratio, centroid along the stacking axis", label="tab:localization").items()}
-    files["report"] = str(out / REPORT_FILE)
+    files["report"] = str(stage.final_path(out / REPORT_FILE))
     report = to_jsonable({"kind": "band-edges", "schema": ANALYSIS_SCHEMA, "results": results, "rows": rows,
                           "files": files, "skipped": skipped,
                           "statements": {r["label"]: r["statement"] for r in results}})

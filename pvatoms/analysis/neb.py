@@ -39,6 +39,7 @@ import numpy as np
 
 from pvatoms.analysis import ANALYSIS_SCHEMA
 from pvatoms.analysis.figures import save_figure
+from pvatoms.io import StagedFolder
 from pvatoms.errors import InputError
 from pvatoms.schema import atoms_from_dict, neb_data, read_result, result_folder, to_jsonable, write_json_atomic
 
@@ -271,28 +272,30 @@ def analyse_neb(sources, output, labels=None, skip_failed: bool = False,
     from pvatoms.analysis.tables import write_table
 
     items, skipped = collect(sources, "neb", labels, skip_failed)
-    out = Path(output)
-    out.mkdir(parents=True, exist_ok=True)
-    rows, profiles, files = [], [], {}
-    for label, doc, folder in items:
-        p = neb_profile(doc, label)
-        p["source"] = None if folder is None else str(folder)
-        p["backend"] = doc.get("backend")
-        rows.append(barrier_row(doc, label, p))
-        profiles.append(p)
-        model = (doc.get("backend") or {}).get("model")
-        paths = plot_profiles([p], out / f"profile_{safe_name(label)}", title=f"{label} ({model})")
-        files[f"profile_{label}"] = {k: str(v) for k, v in paths.items()}
-    if len(profiles) > 1:
-        models = sorted({str((p["backend"] or {}).get("model")) for p in profiles})
-        title = None if len(models) > 1 else models[0]
-        files["profiles"] = {k: str(v) for k, v in plot_profiles(profiles, out / "profiles", title).items()}
-    files["table"] = {k: str(v) for k, v in write_table(rows, out / "barriers", caption=caption,
-                                                          label="tab:barriers").items()}
-    files["report"] = str(out / REPORT_FILE)
-    report = to_jsonable({"kind": "neb", "schema": ANALYSIS_SCHEMA, "rows": rows, "profiles": profiles,
-                          "files": files, "skipped": skipped})
-    write_json_atomic(out / REPORT_FILE, report)
+    with StagedFolder(output) as stage:          # every file, or none (see pvatoms.io.StagedFolder)
+        out = stage.path
+
+        def named(paths: dict) -> dict:
+            return {k: str(stage.final_path(v)) for k, v in paths.items()}
+        rows, profiles, files = [], [], {}
+        for label, doc, folder in items:
+            p = neb_profile(doc, label)
+            p["source"] = None if folder is None else str(folder)
+            p["backend"] = doc.get("backend")
+            rows.append(barrier_row(doc, label, p))
+            profiles.append(p)
+            model = (doc.get("backend") or {}).get("model")
+            paths = plot_profiles([p], out / f"profile_{safe_name(label)}", title=f"{label} ({model})")
+            files[f"profile_{label}"] = named(paths)
+        if len(profiles) > 1:
+            models = sorted({str((p["backend"] or {}).get("model")) for p in profiles})
+            title = None if len(models) > 1 else models[0]
+            files["profiles"] = named(plot_profiles(profiles, out / "profiles", title))
+        files["table"] = named(write_table(rows, out / "barriers", caption=caption, label="tab:barriers"))
+        files["report"] = str(stage.final_path(out / REPORT_FILE))
+        report = to_jsonable({"kind": "neb", "schema": ANALYSIS_SCHEMA, "rows": rows, "profiles": profiles,
+                              "files": files, "skipped": skipped})
+        write_json_atomic(out / REPORT_FILE, report)
     return report
 
 

@@ -19,6 +19,7 @@ compensating background. Finite-size corrections are not applied here.
 
 from __future__ import annotations
 
+import numbers
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,7 @@ from ase import Atoms
 from pvatoms import geometry
 from pvatoms.calc import check_spin, spin_polarised
 from pvatoms.errors import InputError
+from pvatoms.io import check_integer, check_integers, check_number
 
 #: Default k-point density, k-points per Å^-1 (ASE convention: n_i = ceil(2π |b_i| · density),
 #: b_i the reciprocal vectors without 2π). Gives 4x4x4 for the 5.95 Å cubic cell, 3x2x3 for the
@@ -36,6 +38,10 @@ DEFAULT_KPOINT_DENSITY = 3.0
 
 #: Tolerance (eV) for calling a gap direct: the smallest vertical gap equals the gap.
 DIRECT_TOL = 1e-3
+
+#: Upper limits of the numeric settings (beyond them a calculation cannot run on any machine):
+#: cut-off (eV), k-points per axis, k-point density (per Å^-1).
+MAX_ECUT, MAX_KPOINTS, MAX_KPOINT_DENSITY = 5000.0, 100, 100.0
 
 
 def kpoint_mesh(atoms: Atoms, density: float = DEFAULT_KPOINT_DENSITY) -> tuple:
@@ -78,14 +84,26 @@ class GPAWBackend:
                  txt: str | None = "gpaw.txt", nbands: int | None = None):
         if mode != "pw":
             raise InputError(f"GPAW mode {mode!r} is not supported; valid choices: pw")
-        if ecut <= 0:
-            raise InputError(f"ecut must be > 0 eV, got {ecut!r}")
+        # every number is checked here: a NaN cut-off would make GPAW loop for ever
+        check_number("ecut", ecut, 0, MAX_ECUT, low_open=True, unit="eV")
         if kpts is not None:
-            kpts = tuple(int(n) for n in kpts)
-            if len(kpts) != 3 or min(kpts) < 1:
-                raise InputError(f"kpts must be three positive integers, got {kpts!r}")
-        if kpoint_density <= 0:
-            raise InputError(f"kpoint_density must be > 0 k-points per Å^-1, got {kpoint_density!r}")
+            kpts = check_integers("kpts", kpts, 3, 1, MAX_KPOINTS)
+        check_number("kpoint_density", kpoint_density, 0, MAX_KPOINT_DENSITY, low_open=True,
+                     unit="k-points per Å^-1")
+        maxiter = check_integer("maxiter", maxiter, 1, 100_000)
+        if nbands is not None and not (isinstance(nbands, str) and nbands.endswith("%")):
+            nbands = check_integer("nbands", nbands, 1, 1_000_000)
+        if not isinstance(xc, str) or not xc.strip():
+            raise InputError(f"xc must be the name of a functional (e.g. 'PBE'), got {xc!r}")
+        if convergence is not None:
+            if not isinstance(convergence, dict):
+                raise InputError(f"convergence must be a dict such as {{'energy': 1e-5}}, got {convergence!r}")
+            for key, value in convergence.items():
+                if isinstance(value, numbers.Real) or value is None:
+                    if value is not None:
+                        check_number(f"convergence[{key!r}]", value, 0, low_open=True)
+        if txt is not None and not isinstance(txt, str):
+            raise InputError(f"txt must be a file name or None, got {txt!r}")
         self.ecut = float(ecut)
         self.xc = xc
         self.kpoint_density = float(kpoint_density)
@@ -106,13 +124,16 @@ class GPAWBackend:
             return kpoint_mesh(atoms, self.kpoint_density)
         return None
 
-    def calculator(self, directory=None, charge: int = 0, atoms: Atoms | None = None, symmetry: bool = True, **_):
+    def calculator(self, directory=None, charge: int = 0, atoms: Atoms | None = None, symmetry: bool = True,
+                   smearing: float | None = None, **_):
         """A new GPAW calculator. Give ``atoms`` to size the Γ-centred mesh from its cell
         (otherwise GPAW applies the same density rule when the calculation starts).
-        ``charge``: net charge of the cell in e (+1 = one electron fewer). The text log goes to
-        ``directory/txt``."""
+        ``charge``: net charge of the cell in e (+1 = one electron fewer). ``smearing``: Fermi–Dirac
+        width in eV instead of GPAW's default (the response functions need an insulator's
+        occupations: a narrow width). The text log goes to ``directory/txt``."""
         from gpaw import GPAW, PW
 
+        charge = check_integer("charge (e)", charge, -50, 50)
         mesh = self.mesh(atoms)
         kpts = ({"size": mesh, "gamma": True} if mesh is not None
                 else {"density": self.kpoint_density, "gamma": True})
@@ -127,6 +148,9 @@ class GPAWBackend:
             atoms.set_initial_magnetic_moments([1.0 / len(atoms)] * len(atoms))
         if not symmetry:
             params["symmetry"] = "off"
+        if smearing is not None:
+            from gpaw import FermiDirac
+            params["occupations"] = FermiDirac(float(smearing))
         if self.convergence:
             params["convergence"] = self.convergence
         if self.nbands is not None:

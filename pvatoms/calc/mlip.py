@@ -23,7 +23,8 @@ import sys
 import warnings
 from pathlib import Path
 
-from pvatoms.errors import InputError
+from pvatoms.errors import InputError, check_choice
+from pvatoms.io import check_integer
 
 DEFAULT_MODELS = {"sevennet": "7net-0", "chgnet": "0.3.0"}
 
@@ -83,8 +84,20 @@ class MLIPBackend:
     dft = False
 
     def __init__(self, name: str = "sevennet", model: str | None = None, device: str | None = None,
-                 threads: int | None = None):
+                 threads: int | None = None, domains: str = "auto"):
         self.name = name
+        # "auto": a SevenNet structure too large for one call's memory goes through the domain-
+        # decomposed calculator (pvatoms.calc.domains; same numbers); "never" / "always"
+        check_choice("domains", domains, ("auto", "always", "never"))
+        self.domains = domains
+        if model is not None and not isinstance(model, (str, os.PathLike)):
+            raise InputError(f"model must be a file name or model name, got {model!r}")
+        model = str(model) if model is not None else None
+        if device is not None and (not isinstance(device, str) or
+                                   not (device in ("cpu", "cuda", "mps") or device.startswith("cuda:"))):
+            raise InputError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'mps', got {device!r}")
+        if threads is not None:
+            threads = check_integer("threads", threads, 1, 4096)
         if name == "mlip" and not model:
             raise InputError("backend 'mlip' needs model=PATH (a SevenNet .pth checkpoint, a MACE "
                              ".model file, or python:module:function returning an ASE calculator)")
@@ -109,14 +122,28 @@ class MLIPBackend:
         raise InputError(f"cannot tell the kind of model file {self.model!r}: use a SevenNet .pth, "
                          "a MACE .model, or python:module:function")
 
-    def calculator(self, directory=None, charge: int = 0, **_):
-        """A new ASE calculator sharing the loaded model. ``charge`` must be 0."""
+    def loaded_model(self):
+        """(model object, label, version) of the one loaded SevenNet or CHGNet model that every
+        calculator of this backend shares (for batched and domain-decomposed execution)."""
+        kind = self._kind()
+        if kind not in ("sevennet", "chgnet"):
+            raise InputError(f"backend {self.name!r} with model {self.model!r} has no loaded model to share "
+                             "(batched execution supports SevenNet and CHGNet)")
+        return _load(kind, self.model, self.device)
+
+    def calculator(self, directory=None, charge: int = 0, atoms=None, **_):
+        """A new ASE calculator sharing the loaded model. ``charge`` must be 0. Given ``atoms`` too
+        large for one SevenNet call's memory, the domain-decomposed calculator (``domains``)."""
         if charge:
             raise InputError(f"{self.name} is a machine-learned potential for neutral cells; it cannot "
                              f"compute charge {charge:+d}. Use backend 'gpaw' or 'vasp' for charged defects.")
         kind = self._kind()
         if kind == "sevennet":
             model, _, _ = _load("sevennet", self.model, self.device)
+            if self.domains != "never" and atoms is not None:
+                from pvatoms.calc.domains import DomainCalculator, needs_domains
+                if self.domains == "always" or needs_domains(atoms, model, self.device):
+                    return DomainCalculator(model, device=self.device)
             return _sevennet_calculator(self.device, model=model, file_type="model_instance")
         if kind == "chgnet":
             from chgnet.model import CHGNetCalculator

@@ -38,7 +38,6 @@ POTCARs' ZVAL (or pvatoms' valence table with ``potcar="spec"``, see
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import shutil
@@ -50,9 +49,10 @@ from ase import Atoms
 
 from pvatoms.calc import check_spin, spin_polarised
 from pvatoms.calc import vasp_sets as sets
-from pvatoms.calc.vasp_parse import (METADATA_FILE, VaspOutputError, find_output, locpot_path,
+from pvatoms.calc.vasp_parse import (METADATA_FILE, VaspOutputError, find_output, locpot_path, parse_dielectric,
                                      parse_neb, parse_run, read_locpot, read_metadata)
 from pvatoms.errors import InputError, check_choice
+from pvatoms.io import check_integer, check_integers, check_number
 from pvatoms.schema import JOBS, atoms_to_dict, to_jsonable
 
 ENV_VASP_CMD = "PVATOMS_VASP_CMD"
@@ -105,14 +105,22 @@ class VaspBackend:
         check_choice("functional", functional, sets.FUNCTIONALS)
         check_choice("potcar", potcar, sets.POTCAR_MODES)
         check_choice("potcar_functional", potcar_functional, tuple(POTCAR_FUNCTIONAL_MAP))
-        if not encut or float(encut) <= 0:
-            raise InputError(f"encut must be > 0 eV, got {encut!r}")
-        if not kpoint_density or float(kpoint_density) <= 0:
-            raise InputError(f"kpoint_density must be > 0 k-points per Å^-1, got {kpoint_density!r}")
+        check_number("encut", encut, 0, 5000, low_open=True, unit="eV")
+        check_number("kpoint_density", kpoint_density, 0, 100, low_open=True, unit="k-points per Å^-1")
         if kpoints is not None:
-            if len(tuple(kpoints)) != 3 or any(int(n) != n or int(n) < 1 for n in kpoints):
-                raise InputError(f"kpoints must be three integers >= 1 (a Γ-centred mesh), got {kpoints!r}")
-            kpoints = tuple(int(n) for n in kpoints)
+            kpoints = check_integers("kpoints (a Γ-centred mesh)", kpoints, 3, 1, 100)
+        check_integer("max_errors", max_errors, 0, 1000)
+        check_number("poll_seconds", poll_seconds, 0, 86400, low_open=True, unit="s")
+        for name, flag in (("soc", soc), ("even_kpoints", even_kpoints), ("relax_cell", relax_cell)):
+            if not isinstance(flag, (bool, np.bool_)):
+                raise InputError(f"{name} must be true or false, got {flag!r}")
+        if potcar_symbols is not None and not isinstance(potcar_symbols, dict):
+            raise InputError(f"potcar_symbols must be a mapping {{element: POTCAR symbol}}, got {potcar_symbols!r}")
+        if user_incar is not None and not isinstance(user_incar, dict):
+            raise InputError(f"user_incar must be a mapping {{TAG: value}}, got {user_incar!r}")
+        for tag, value in (user_incar or {}).items():
+            if isinstance(value, float) and not np.isfinite(value):
+                raise InputError(f"user_incar {tag} must be a finite number, got {value!r}")
         self.functional, self.soc, self.encut = functional, bool(soc), float(encut)
         self.kpoint_density, self.kpoints, self.even_kpoints = float(kpoint_density), kpoints, bool(even_kpoints)
         self.spin, self.relax_cell = check_spin(spin), bool(relax_cell)
@@ -190,6 +198,7 @@ class VaspBackend:
             cell_free = (self.relax_cell if relax_cell is None else relax_cell) and not defect
             updates = {"relax": lambda: sets.relax_incar(cell_free),
                        "static": sets.static_incar,
+                       "dielectric": sets.dielectric_incar,
                        "phonons": lambda: sets.phonon_incar(displacement_id)}[job]()
             if defect and job in ("relax", "static"):
                 updates.update(sets.defect_incar())
@@ -375,18 +384,25 @@ class VaspBackend:
 
     # ------------------------------------------------------------ parse
 
-    def parse(self, job: str, folder) -> dict:
+    def parse(self, job: str, folder, expected=None, charge: int | None = None) -> dict:
         """Result-document fields from the outputs in ``folder``: energy (eV, energy(sigma→0)),
         energy_per_atom, forces (eV/Å), stress (eV/Å³, ASE sign), structure, band_edges, files,
-        data (nelect, charge, convergence, INCAR, k-points); for neb: images and barriers.
-        Raises :class:`~pvatoms.calc.vasp_parse.VaspOutputError` naming a missing file."""
+        data (nelect, charge, convergence, INCAR, k-points, ``run_settings``: what the run did);
+        for neb: images and barriers. Raises :class:`~pvatoms.calc.vasp_parse.VaspOutputError`
+        naming a missing file.
+
+        ``expected`` (the job's input atoms; for neb the (initial, final) endpoints) and
+        ``charge`` (e): refuse (:class:`InputError`) outputs of another structure, composition,
+        atom order or charge (see :func:`pvatoms.calc.vasp_parse.check_run_matches`)."""
         check_choice("job", job, JOBS)
         folder = Path(folder)
         if not folder.is_dir():
             raise VaspOutputError(f"no folder {folder}")
         if job == "neb":
-            return parse_neb(folder)
-        out = parse_run(folder)
+            return parse_neb(folder, expected=expected)
+        out = parse_run(folder, expected=expected, charge=charge, job=job)
+        if job == "dielectric":
+            out["data"]["dielectric"] = parse_dielectric(folder)
         if job == "band-edges":
             for sub in _parchg_folders(folder):
                 path = find_output(sub, "PARCHG", required=False)
@@ -398,13 +414,7 @@ class VaspBackend:
 # ---------------------------------------------------------------- helpers
 
 def _check_charge(charge) -> int:
-    try:
-        q = int(charge)
-    except (TypeError, ValueError):
-        raise InputError(f"charge must be an integer number of e, got {charge!r}") from None
-    if q != charge:
-        raise InputError(f"charge must be an integer number of e, got {charge!r}")
-    return q
+    return check_integer("charge (an integer number of e)", charge, -50, 50)
 
 
 def _parchg_folders(folder: Path) -> list[Path]:
@@ -454,8 +464,8 @@ def _remove_stale_potcar(folder: Path) -> None:
 
 
 def _write_json(path: Path, doc: dict) -> None:
-    with open(path, "w") as fh:
-        json.dump(to_jsonable(doc), fh, indent=1)
+    from pvatoms.io import write_json_atomic          # atomic, and never NaN/Inf
+    write_json_atomic(path, doc)
 
 
 def _nbands(folder: Path) -> int:

@@ -231,11 +231,148 @@ def electron_charge(nelect: float | None, structure, outcar, metadata: dict):
     return float(neutral), int(round(float(neutral) - float(nelect)))
 
 
+# ---------------------------------------------------------------- what the run actually did
+
+_GGA_NAMES = {"PE": "PBE", "PS": "PBESOL", "91": "PW91", "RP": "RPBE", "AM": "AM05", "RE": "revPBE",
+              "CA": "LDA", "PZ": "LDA"}
+_PRETTY = {"PBESOL": "PBEsol", "REVPBE": "revPBE", "R2SCAN": "r2SCAN"}
+
+
+def run_functional(parameters: dict, potcar_symbols=()) -> str:
+    """Name of the exchange-correlation functional a VASP run used, from its parameters
+    (vasprun.xml, defaults included): hybrids by LHFCALC, AEXX and HFSCREEN (HSE06: 25 % exact
+    exchange screened at 0.2-0.21 Å^-1; PBE0: unscreened), meta-GGAs by METAGGA, GGAs by GGA
+    (``--``: the POTCARs' own, PBE for PAW_PBE). Names follow the backend's (PBE, PBEsol, HSE06)."""
+    p = parameters or {}
+    gga = str(p.get("GGA") or "--").strip().upper()
+    if gga in ("--", "", "NONE"):
+        gga = "PE" if any("PBE" in str(s) for s in potcar_symbols) or not potcar_symbols else "CA"
+    base = _GGA_NAMES.get(gga, f"GGA={gga}")
+    if p.get("LHFCALC"):
+        aexx = float(p.get("AEXX") if p.get("AEXX") is not None else 0.25)
+        screen = float(p.get("HFSCREEN") or 0.0)
+        if abs(aexx - 0.25) < 1e-6 and base == "PBE":
+            if 0.19 <= screen <= 0.21:
+                return "HSE06"
+            if screen == 0.0:
+                return "PBE0"
+        return f"hybrid {base} (AEXX={aexx:g}, HFSCREEN={screen:g})"
+    meta = str(p.get("METAGGA") or "").strip().upper()
+    if meta and meta not in ("--", "NONE", "FALSE"):
+        return _PRETTY.get(meta, meta)
+    return _PRETTY.get(base.upper(), base)
+
+
+def run_settings(run) -> dict:
+    """The settings of the VASP run itself (not of the plan): ``functional`` (see
+    :func:`run_functional`), ``soc`` (LSORBIT), ``encut`` (eV, ENCUT of the INCAR, else ENMAX),
+    ``spin`` (ISPIN 2), ``kpoints`` (the mesh when the KPOINTS file is one), ``aexx`` /
+    ``hfscreen`` (hybrids), ``ldau``."""
+    p, incar = run.parameters or {}, run.incar or {}
+    encut = incar.get("ENCUT", p.get("ENCUT") or p.get("ENMAX"))
+    out = {"functional": run_functional(p, list(run.potcar_symbols or ())),
+           "soc": bool(p.get("LSORBIT") or incar.get("LSORBIT")),
+           "encut": float(encut) if encut is not None else None,
+           "spin": int(p.get("ISPIN") or 1) == 2,
+           "kpoints": kpoints_description(run).get("mesh"),
+           "ldau": bool(p.get("LDAU") or incar.get("LDAU"))}
+    if p.get("LHFCALC"):
+        out.update(aexx=float(p.get("AEXX") or 0.25), hfscreen=float(p.get("HFSCREEN") or 0.0))
+    return out
+
+
+# ---------------------------------------------------------------- outputs of this job, not another's
+
+#: How far the run's structure may be from the job's input (Å for positions, relative for cell
+#: lengths): a static / band-edges / phonon step computes its input as given; a relaxation
+#: moves atoms and the cell (and custodian may restart it from a CONTCAR).
+MATCH_TOLERANCE = {"static": (0.1, 0.01), "relax": (1.5, 0.2), "neb": (np.inf, 0.01)}
+
+
+def _mismatch(expected, structure, job: str) -> str | None:
+    """Why the pymatgen ``structure`` is not the job's input ``expected`` (ase.Atoms), or None."""
+    got = [site.specie.symbol for site in structure]
+    want = expected.get_chemical_symbols()
+    if len(got) != len(want):
+        return (f"{len(got)} atoms ({structure.composition.formula.replace(' ', '')}) where the job's "
+                f"input has {len(want)} ({expected.get_chemical_formula()})")
+    if sorted(got) != sorted(want):
+        return (f"composition {structure.composition.formula.replace(' ', '')} where the job's input is "
+                f"{expected.get_chemical_formula()}")
+    if got != want:
+        k = next(i for i, (a, b) in enumerate(zip(got, want)) if a != b)
+        return f"another atom order (atom {k} is {got[k]} there, {want[k]} in the input; a sorted POSCAR?)"
+    pos_tol, cell_tol = MATCH_TOLERANCE.get(job, MATCH_TOLERANCE["static"])
+    a0 = np.linalg.norm(np.asarray(expected.cell), axis=1)
+    a1 = np.linalg.norm(structure.lattice.matrix, axis=1)
+    rel = float(np.max(np.abs(a1 - a0) / np.where(a0 > 0, a0, 1.0)))
+    if rel > cell_tol:
+        return (f"another cell (lattice lengths {np.round(a1, 3).tolist()} Å against the input's "
+                f"{np.round(a0, 3).tolist()} Å, {100 * rel:.1f} % apart; at most {100 * cell_tol:g} % for a {job})")
+    d = structure.frac_coords - expected.get_scaled_positions(wrap=False)
+    d -= np.round(d)
+    dist = np.linalg.norm(d @ np.asarray(expected.cell), axis=1)
+    k = int(np.argmax(dist))
+    if dist[k] > pos_tol:
+        return (f"other positions (atom {k}, {want[k]}, is {dist[k]:.2f} Å from its input position; at "
+                f"most {pos_tol:g} Å for a {job})")
+    return None
+
+
+def check_run_matches(folder, expected, structures, job: str = "static", charge: int | None = None,
+                      run_charge: int | None = None, outcar=None) -> None:
+    """Refuse (:class:`~pvatoms.errors.InputError`) VASP outputs that are not those of the job:
+    the run's structure (any of ``structures``, e.g. its initial and final one) must have the
+    composition, the atom order and — within :data:`MATCH_TOLERANCE` — the cell and positions of
+    ``expected`` (the job's input atoms); its charge (neutral count − NELECT) must be ``charge``;
+    the POTCARs named in the OUTCAR must be of the structure's elements."""
+    from pvatoms.errors import InputError
+    folder = Path(folder)
+    if expected is not None:
+        reasons = [_mismatch(expected, st, job) for st in structures]
+        if all(reasons):
+            raise InputError(f"the VASP outputs in {folder} are not those of this job: the run has "
+                             f"{reasons[0]}. Remove them (or use another folder) to compute this "
+                             "structure, or give the structure they belong to")
+    if outcar is not None and structures:
+        zval = zval_from_outcar(outcar)
+        elements = {site.specie.symbol for site in structures[0]}
+        if zval and set(zval) != elements:
+            raise InputError(f"the OUTCAR in {folder} is of another system (POTCARs of "
+                             f"{', '.join(sorted(zval))}; the run's structure holds {', '.join(sorted(elements))})")
+    if charge is not None:
+        if run_charge is None:
+            raise InputError(f"cannot tell the charge of the VASP run in {folder} (no OUTCAR ZVAL, no "
+                             f"pvatoms-vasp.json, unknown POTCAR valences), so it cannot be checked against "
+                             f"the job's charge {int(charge):+d}")
+        if int(run_charge) != int(charge):
+            raise InputError(f"the VASP run in {folder} is of charge {int(run_charge):+d} (from its NELECT), "
+                             f"the job asks for charge {int(charge):+d}: not this job's outputs")
+
+
+def _valence_from_potcars(potcar_symbols, structure) -> float | None:
+    """Neutral electron count from pvatoms' valence table and the run's POTCAR titles
+    ('PAW_PBE Cs_sv 08Apr2002'), or None."""
+    from pvatoms.calc.vasp_sets import VALENCE_ELECTRONS
+    zval = {}
+    for title in potcar_symbols or ():
+        parts = str(title).split()
+        if len(parts) < 2 or parts[1] not in VALENCE_ELECTRONS:
+            return None
+        zval[parts[1].split("_")[0]] = VALENCE_ELECTRONS[parts[1]]
+    try:
+        return float(sum(zval[site.specie.symbol] for site in structure))
+    except KeyError:
+        return None
+
+
 # ---------------------------------------------------------------- one run, and NEB
 
-def parse_run(folder) -> dict:
+def parse_run(folder, expected=None, charge: int | None = None, job: str = "static") -> dict:
     """Result-document fields of the VASP run in ``folder`` (relax, static, phonons, or the SCF
-    step of band-edges)."""
+    step of band-edges). With ``expected`` (the job's input atoms) and/or ``charge`` (e), the
+    outputs are first checked to be this job's (:func:`check_run_matches`). ``data`` holds
+    ``run_settings`` (:func:`run_settings`): what the run did, for the provenance."""
     folder = Path(folder)
     run = read_vasprun(folder)
     outcar = read_outcar(folder)
@@ -243,10 +380,17 @@ def parse_run(folder) -> dict:
     last = run.ionic_steps[-1] if run.ionic_steps else {}
     if "forces" not in last:
         raise VaspOutputError(f"{find_output(folder, 'vasprun.xml')} has no completed ionic step")
+    nelect = run.parameters.get("NELECT")
+    neutral, run_charge = electron_charge(nelect, run.final_structure, outcar, meta)
+    if run_charge is None and nelect is not None:
+        neutral = _valence_from_potcars(run.potcar_symbols, run.final_structure)
+        run_charge = int(round(neutral - float(nelect))) if neutral is not None else None
+    if expected is not None or charge is not None:
+        check_run_matches(folder, expected, [run.initial_structure, run.final_structure],
+                          "relax" if job == "relax" else "static", charge, run_charge, outcar)
+    charge = run_charge
     atoms = final_atoms(run.final_structure, meta)
     energy = float(run.final_energy)
-    nelect = run.parameters.get("NELECT")
-    neutral, charge = electron_charge(nelect, run.final_structure, outcar, meta)
     fermi = run.efermi if run.efermi is not None else (outcar.efermi if outcar is not None else None)
     data = {
         "nelect": float(nelect) if nelect is not None else None,
@@ -257,6 +401,7 @@ def parse_run(folder) -> dict:
         "vasp_version": run.vasp_version,
         "potcar_symbols": list(run.potcar_symbols),
         "ionic_steps": len(run.ionic_steps),
+        "run_settings": run_settings(run),
     }
     if charge is not None:
         data["charge"] = charge
@@ -318,28 +463,60 @@ def _image_structure(path: Path):
     raise VaspOutputError(f"no readable CONTCAR or POSCAR in {path}")
 
 
-def parse_neb(folder) -> dict:
+def parse_dielectric(folder) -> dict:
+    """The dielectric tensors of a DFPT run (LEPSILON; IBRION 7/8 for the ionic part), 3x3:
+    ``electronic`` (ε∞, ion-clamped, with local-field effects), ``ionic`` (None without
+    IBRION 7/8) and ``total`` (their sum: the static ε that screens a relaxed charged defect)."""
+    run = read_vasprun(folder)
+    eps = getattr(run, "epsilon_static", None)
+    if not eps:
+        raise VaspOutputError(f"{find_output(folder, 'vasprun.xml')} holds no dielectric tensor "
+                              "(LEPSILON = True needed)")
+    electronic = np.asarray(eps, dtype=float)
+    ionic = getattr(run, "epsilon_ionic", None)
+    ionic = np.asarray(ionic, dtype=float) if ionic else None
+    return {"electronic": electronic.tolist(), "ionic": ionic.tolist() if ionic is not None else None,
+            "total": (electronic + ionic).tolist() if ionic is not None else None,
+            "method": "VASP DFPT (LEPSILON" + (", IBRION 7/8: Born charges and Γ force constants)" if ionic is not None
+                                            else "; no ionic part)")}
+
+
+def parse_neb(folder, expected=None) -> dict:
     """NEB results: ``images`` [{structure, energy (eV)}], and in ``data`` the energies, the
     energies relative to the initial state, ``barrier_forward`` (max − first, eV),
     ``barrier_backward`` (max − last, eV), ``saddle_image`` and the rest of the NEB key set
     (:func:`pvatoms.schema.neb_data`). Image energies are the
-    energy(sigma→0) of each image folder's OUTCAR (endpoints: the copied endpoint OUTCARs)."""
+    energy(sigma→0) of each image folder's OUTCAR (endpoints: the copied endpoint OUTCARs).
+    ``expected``: the job's (initial, final) endpoints; every image must then hold their atoms in
+    their order, the first and last images must be those endpoints (relaxation tolerance) and
+    each OUTCAR must be of their elements (:func:`check_run_matches`)."""
     folder = Path(folder)
     meta = read_metadata(folder)
     dirs = image_folders(folder)
     energies, images, frames = [], [], []
     for i, path in enumerate(dirs):
         energy = _image_energy(path, endpoint=i in (0, len(dirs) - 1))
-        atoms = final_atoms(_image_structure(path), meta)
+        structure = _image_structure(path)
+        if expected is not None:
+            ref = expected[0] if i < len(dirs) - 1 else expected[1]
+            job = "relax" if i in (0, len(dirs) - 1) else "neb"
+            check_run_matches(path, ref, [structure], job,
+                              outcar=read_outcar(path) if job != "neb" else None)
+        atoms = final_atoms(structure, meta)
         energies.append(energy)
         frames.append(atoms)
         images.append({"structure": atoms_to_dict(atoms), "energy": energy})
     incar = folder / "INCAR"
-    climb = None
+    climb, settings = None, None
     if incar.is_file():
         from pymatgen.io.vasp import Incar
-        climb = bool(Incar.from_file(str(incar)).get("LCLIMB", False))
+        tags = Incar.from_file(str(incar))
+        climb = bool(tags.get("LCLIMB", False))
+        settings = {"functional": run_functional(tags), "soc": bool(tags.get("LSORBIT", False)),
+                    "encut": float(tags["ENCUT"]) if tags.get("ENCUT") is not None else None}
     data = neb_data(frames, energies, climb=climb)
+    if settings is not None:
+        data["run_settings"] = settings
     if meta.get("charge") is not None:
         data["charge"] = meta["charge"]
     files = {f"OUTCAR-{p.name}": str(find_output(p, "OUTCAR").relative_to(folder)) for p in dirs}
@@ -348,5 +525,5 @@ def parse_neb(folder) -> dict:
             "structure": images[saddle]["structure"]}
 
 
-__all__ = ["VaspOutputError", "find_output", "locpot_path", "read_locpot", "parse_run", "parse_neb",
+__all__ = ["parse_dielectric", "VaspOutputError", "find_output", "locpot_path", "read_locpot", "parse_run", "parse_neb",
            "band_edges_from_eigenvalues", "stress_to_voigt", "output_files", "METADATA_FILE"]

@@ -203,6 +203,15 @@ def static_incar() -> dict:
     return {"NSW": 0, "IBRION": -1, "LORBIT": 11, "LVHAR": True, "LCHARG": True}
 
 
+def dielectric_incar() -> dict:
+    """Density-functional perturbation theory for the dielectric tensor: LEPSILON (the electronic,
+    ion-clamped ε∞ with local-field effects) and IBRION 8 (the force constants and Born effective
+    charges at Γ, hence the ionic contribution); EDIFF 1e-8 eV, LREAL False. Not possible with
+    hybrid functionals (use IBRION 6 / LCALCEPS there)."""
+    return {"NSW": 1, "IBRION": 8, "LEPSILON": True, "EDIFF": 1e-8, "LREAL": False, "ADDGRID": True,
+            "LCHARG": False, "LWAVE": False}
+
+
 def defect_incar() -> dict:
     """Tags of a defect supercell on top of a relax or static: positions only (ISIF 2; the cell
     is the host's), symmetry off (ISYM 0), and the Hartree potential in LOCPOT (LVHAR) for the

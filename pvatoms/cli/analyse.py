@@ -17,7 +17,8 @@ import json
 import sys
 from pathlib import Path
 
-from pvatoms.cli.options import Command, Subcommand, add_json, add_list, add_subcommands, dispatch
+from pvatoms.cli.options import (FINITE, POSITIVE, Command, Number, Subcommand, add_json, add_list, add_subcommands,
+                                 dispatch, length)
 from pvatoms.errors import InputError
 
 DEFECTS_DESCRIPTION = """\
@@ -67,16 +68,16 @@ def add_defects_arguments(parser) -> None:
     parser.add_argument("--chempots", default=None, metavar="JSON", help="chemical-potential limits from an "
                         "earlier run (chempots.json) instead of competing-phase RESULTS")
     add_list(parser, "--dielectric", "EPS", "dielectric constant for charged defects: 1, 3 (diagonal) or 9 "
-             "values", default=None, type=float)
+             "values", default=None, type=FINITE)
     parser.add_argument("--correction", default="freysoldt", help="freysoldt (default) | kumagai | none")
-    parser.add_argument("--vbm", type=float, default=None, help="VBM (eV), default from the bulk result")
-    parser.add_argument("--band-gap", type=float, default=None, help="band gap (eV), default from the bulk result")
-    parser.add_argument("--fermi-level", type=float, default=0.0, help="E_F above the VBM for the table (eV, default 0)")
-    parser.add_argument("--temperature", type=float, default=None, metavar="K",
+    parser.add_argument("--vbm", type=FINITE, default=None, help="VBM (eV), default from the bulk result")
+    parser.add_argument("--band-gap", type=Number(0, 50, low_open=True, unit="eV"), default=None, help="band gap (eV), default from the bulk result")
+    parser.add_argument("--fermi-level", type=Number(-50, 50, unit="eV"), default=0.0, help="E_F above the VBM for the table (eV, default 0)")
+    parser.add_argument("--temperature", type=Number(0, 10000, low_open=True, unit="K"), default=None, metavar="K",
                         help="also solve the self-consistent Fermi level at this temperature (needs --effective-masses)")
-    parser.add_argument("--effective-masses", nargs=2, type=float, default=None, metavar=("ME", "MH"),
+    parser.add_argument("--effective-masses", nargs=2, type=Number(0, 1000, low_open=True), default=None, metavar=("ME", "MH"),
                         help="electron and hole effective masses (m_e) for the Fermi level")
-    parser.add_argument("--max-changes", type=int, default=4, help="largest number of atoms a defect adds or "
+    parser.add_argument("--max-changes", type=Number(1, 50, integer=True), default=4, help="largest number of atoms a defect adds or "
                         "removes (default 4)")
     add_json(parser, "print the summary as JSON")
 
@@ -168,16 +169,16 @@ def add_band_edges_arguments(parser) -> None:
     parser.add_argument("--stacking-vector", type=int, choices=(1, 2, 3), default=3,
                         help="the cell vector that crosses the layers; planes spanned by the other two "
                         "are averaged (default 3, as 'pvatoms build interface' writes cells)")
-    parser.add_argument("--defect-site", nargs=3, type=float, default=None, metavar=("X", "Y", "Z"),
+    parser.add_argument("--defect-site", nargs=3, type=FINITE, default=None, metavar=("X", "Y", "Z"),
                         help="defect (e.g. vacancy) site, Cartesian Å: report each state's share within "
                         "--radius of it")
-    parser.add_argument("--radius", type=float, default=4.0, help="sphere radius around the defect site, "
+    parser.add_argument("--radius", type=length(1000), default=4.0, help="sphere radius around the defect site, "
                         "Å (default 4.0)")
     parser.add_argument("--reference", default=None, metavar="RESULT",
                         help="band-edges result of a bulk-like cell (e.g. the perfect supercell) whose "
                         "smallest IPR is the reference for calling a state localized (default: the other "
                         "states of the same result)")
-    parser.add_argument("--threshold", type=float, default=3.0,
+    parser.add_argument("--threshold", type=POSITIVE, default=3.0,
                         help="localized when IPR / reference IPR exceeds this (default 3)")
 
 

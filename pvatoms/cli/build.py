@@ -19,8 +19,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from pvatoms.cli.options import (Command, Subcommand, add_json, add_list, add_output_file, add_subcommands,
-                                 add_supercell, dispatch)
+from pvatoms.cli.options import (COUNT, FRACTION, INTEGER, NON_NEGATIVE, SEED, Command, Number, Subcommand,
+                                 add_json, add_list, add_output_file, add_subcommands, add_supercell, dispatch,
+                                 length)
 from pvatoms.errors import InputError, check_choice
 
 EPILOG = """Every build command writes its structure with -o (format from the extension: .cif, .vasp or
@@ -63,11 +64,11 @@ def _bulk(args) -> dict:
 
 
 def _rp_arguments(p):
-    p.add_argument("--n", type=int, required=True, help="block thickness in octahedra: 1 (Cs2PbBr4), 2, 3")
+    p.add_argument("--n", type=INTEGER, required=True, help="block thickness in octahedra: 1 (Cs2PbBr4), 2, 3")
     p.add_argument("--tilted", action="store_true", help="blocks from the tilted Pnma framework "
                    "(default: untilted, I4/mmm)")
     p.add_argument("--lattice", default="pbe", help="pbe | experiment (parent perovskite lattice)")
-    p.add_argument("--gap", type=float, default=3.5, help="rock-salt CsBr plane spacing, Å (default 3.5)")
+    p.add_argument("--gap", type=length(20), default=3.5, help="rock-salt CsBr plane spacing, Å (default 3.5)")
     add_supercell(p)
     add_output_file(p)
 
@@ -80,19 +81,19 @@ def _rp(args) -> dict:
 
 
 def _interface_arguments(p):
-    p.add_argument("--rp-n", type=int, default=1, help="RP member n (default 1: Cs2PbBr4)")
-    p.add_argument("--rp-layers", type=int, default=1, help="number M of RP blocks (default 1)")
-    p.add_argument("--perovskite-layers", type=int, default=3, help="number K of octahedral layers of "
+    p.add_argument("--rp-n", type=COUNT, default=1, help="RP member n (default 1: Cs2PbBr4)")
+    p.add_argument("--rp-layers", type=COUNT, default=1, help="number M of RP blocks (default 1)")
+    p.add_argument("--perovskite-layers", type=COUNT, default=3, help="number K of octahedral layers of "
                    "Pnma CsPbBr3 (default 3)")
     p.add_argument("--axis", default="b", help="stacking axis of the Pnma cell: b (default, long axis), "
                    "a or c (the pseudocubic axis in the a-c plane next to it)")
     p.add_argument("--lattice", default="pbe", help="pbe | experiment")
     p.add_argument("--strain-on", default="rp", help="side that adopts the other's in-plane lattice: "
                    "rp (default) | perovskite | shared")
-    p.add_argument("--rp-in-plane", type=float, default=None, help="unstrained pseudocubic in-plane "
+    p.add_argument("--rp-in-plane", type=length(20), default=None, help="unstrained pseudocubic in-plane "
                    "lattice constant of the RP phase, Å (default: that of the perovskite)")
-    p.add_argument("--gap", type=float, default=3.5, help="rock-salt CsBr plane spacing, Å (default 3.5)")
-    p.add_argument("--boundary-width", type=float, default=2.5, help="atoms this close (Å) to a "
+    p.add_argument("--gap", type=length(20), default=3.5, help="rock-salt CsBr plane spacing, Å (default 3.5)")
+    p.add_argument("--boundary-width", type=length(100, low_open=False), default=2.5, help="atoms this close (Å) to a "
                    "boundary plane are labelled 'boundary' (default 2.5)")
     add_supercell(p, 2, (1, 1), help="in-plane repeats of the interface cell (default 1 1)")
     add_output_file(p)
@@ -116,13 +117,13 @@ def _defects_arguments(p):
     add_list(p, "--antisite", "A_B", "A on a B site, e.g. Pb_Cs (repeatable)")
     add_list(p, "--complex", "NAME", "schottky-PbBr2 | schottky-CsBr (repeatable)")
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--supercell", nargs=3, type=int, metavar=("A", "B", "C"), default=None)
-    g.add_argument("--min-length", type=float, default=None, metavar="L",
+    g.add_argument("--supercell", nargs=3, type=Number(1, 50, integer=True), metavar=("A", "B", "C"), default=None)
+    g.add_argument("--min-length", type=length(100), default=None, metavar="L",
                    help="smallest diagonal supercell with all cell heights >= L Å")
     p.add_argument("--region", default=None, help="only defects in this region (rp | boundary | perovskite)")
-    p.add_argument("--max-distance-from-boundary", type=float, default=None, metavar="D",
+    p.add_argument("--max-distance-from-boundary", type=NON_NEGATIVE, default=None, metavar="D",
                    help="only defects within D Å of a boundary plane")
-    p.add_argument("--interstitial-sites", type=int, default=3, metavar="N",
+    p.add_argument("--interstitial-sites", type=Number(1, 100, integer=True), default=3, metavar="N",
                    help="largest N distinct voids used for interstitials (default 3)")
     p.add_argument("--format", default="extxyz", help="file format of the defect cells: extxyz "
                    "(default, keeps labels) | vasp | cif")
@@ -179,7 +180,7 @@ def _neb_endpoints_arguments(p):
                    "the first distinct site of the element)")
     p.add_argument("--to", default="nearest", help="nearest (default: the nearest site of the element) | "
                    "nearest-equivalent (the nearest symmetry-equivalent site)")
-    p.add_argument("--cutoff", type=float, default=5.0, help="largest hop length considered, Å (default 5)")
+    p.add_argument("--cutoff", type=length(20), default=5.0, help="largest hop length considered, Å (default 5)")
     add_supercell(p, 3, (2, 2, 2))
     p.add_argument("--format", default="extxyz", help="file format of the endpoints: extxyz (default, "
                    "keeps provenance) | vasp")
@@ -190,19 +191,22 @@ def _neb_endpoints_arguments(p):
 def _neb_endpoints(args) -> dict:
     from pvatoms.build.common import summary
     from pvatoms.build.migration import HOP_TARGETS, neb_endpoints
-    from pvatoms.io import read_structure, write_json_atomic, write_structure
+    from pvatoms.io import StagedFolder, read_structure, write_json_atomic, write_structure
     check_choice("--to", args.to, HOP_TARGETS)
     check_choice("--format", args.format, ("extxyz", "vasp"))
     (hop,) = neb_endpoints(read_structure(args.input), args.element, tuple(args.supercell), site=args.site,
                            to=args.to, cutoff=args.cutoff)
     outdir = Path(args.output)
-    files = {end: write_structure(hop[end], outdir / f"{end}.{args.format}") for end in ("initial", "final")}
     moving = hop["site_to"] - (hop["site_to"] > hop["site_from"])
-    index = {"name": hop["name"], "element": args.element, "site": args.site, "to": args.to,
-             "supercell": list(args.supercell), "site_from": hop["site_from"], "site_to": hop["site_to"],
-             "moving_atom": int(moving), "distance": hop["distance"], "natoms": len(hop["initial"]),
-             "input": str(args.input), "files": {end: path.name for end, path in files.items()}}
-    write_json_atomic(outdir / ENDPOINTS_INDEX, index)
+    with StagedFolder(outdir) as stage:          # all three files, or none
+        for end in ("initial", "final"):
+            write_structure(hop[end], stage.path / f"{end}.{args.format}")
+        files = {end: outdir / f"{end}.{args.format}" for end in ("initial", "final")}
+        index = {"name": hop["name"], "element": args.element, "site": args.site, "to": args.to,
+                 "supercell": list(args.supercell), "site_from": hop["site_from"], "site_to": hop["site_to"],
+                 "moving_atom": int(moving), "distance": hop["distance"], "natoms": len(hop["initial"]),
+                 "input": str(args.input), "files": {end: path.name for end, path in files.items()}}
+        write_json_atomic(stage.path / ENDPOINTS_INDEX, index)
     doc = summary(hop["initial"], outputs=[files["initial"], files["final"], outdir / ENDPOINTS_INDEX],
                   extra={"hop": {k: v for k, v in index.items() if k not in ("files", "input")}})
     if not args.json:
@@ -225,15 +229,15 @@ SLAB_DESCRIPTION = (
 
 def _slab_arguments(p):
     p.add_argument("input", metavar="INPUT", help="bulk structure file (.cif, .vasp, .extxyz)")
-    p.add_argument("--miller", nargs=3, type=int, metavar=("H", "K", "L"), default=None,
+    p.add_argument("--miller", nargs=3, type=Number(-20, 20, integer=True), metavar=("H", "K", "L"), default=None,
                    help="plane (default: the pseudocubic (001): 0 1 0 for Pnma, 0 0 1 otherwise)")
     p.add_argument("--setting", default="cell", help="cell (default: indices of INPUT) | pseudocubic")
-    p.add_argument("--layers", type=int, default=3, help="number of PbBr2 planes (default 3)")
+    p.add_argument("--layers", type=Number(1, 200, integer=True), default=3, help="number of PbBr2 planes (default 3)")
     p.add_argument("--termination", default="CsBr", help="CsBr (default) | PbBr2, same on both sides")
-    p.add_argument("--vacuum", type=float, default=15.0,
+    p.add_argument("--vacuum", type=length(500, low_open=False), default=15.0,
                    help="total vacuum gap between periodic images, Å (default 15)")
     add_supercell(p, 2, (1, 1), help="in-plane repeats (default 1 1)")
-    p.add_argument("--surface-depth", type=int, default=1,
+    p.add_argument("--surface-depth", type=COUNT, default=1,
                    help="planes per side labelled region=surface (default 1)")
     add_output_file(p, _LABELLED_OUT)
 
@@ -265,11 +269,11 @@ LIGANDS_DESCRIPTION = (
 def _ligands_arguments(p):
     p.add_argument("input", metavar="SLAB", help="slab or nanocrystal file (.extxyz keeps the labels)")
     p.add_argument("--ligand", required=True, help="library name or alias (pvatoms ligands list)")
-    p.add_argument("--coverage", type=float, required=True, help="fraction of the available sites, 0-1")
+    p.add_argument("--coverage", type=FRACTION, required=True, help="fraction of the available sites, 0-1")
     p.add_argument("--site", default=None, help="cs | pb | br-vacancy (default: the ligand's first site "
                    "present on the surface)")
     p.add_argument("--binding", default="monodentate", help="monodentate (default) | bidentate (carboxylates)")
-    p.add_argument("--seed", type=int, default=0, help="random seed of the site choice (default 0)")
+    p.add_argument("--seed", type=SEED, default=0, help="random seed of the site choice (default 0)")
     p.add_argument("--neutral", action="store_true", help="remove surface Cs or Br to cancel the charge "
                    "the ligands leave")
     add_output_file(p, _LABELLED_OUT)
@@ -301,20 +305,20 @@ NANOCRYSTAL_DESCRIPTION = (
 
 
 def _nanocrystal_arguments(p):
-    p.add_argument("--edge", type=float, default=10.7, help="edge length, nm (default 10.7)")
+    p.add_argument("--edge", type=length(50, unit="nm"), default=10.7, help="edge length, nm (default 10.7)")
     p.add_argument("--termination", default="CsBr", help="CsBr (AX' shell, default) | PbBr2")
     p.add_argument("--ligand", default=None, help="library ligand for the shell (pvatoms ligands list)")
-    p.add_argument("--coverage", type=float, default=None, help="fraction of the available sites, 0-1")
+    p.add_argument("--coverage", type=FRACTION, default=None, help="fraction of the available sites, 0-1")
     p.add_argument("--site", default=None, help="cs | pb | br-vacancy (default: the ligand's first)")
     p.add_argument("--binding", default="monodentate", help="monodentate | bidentate (carboxylates)")
-    p.add_argument("--rp-inclusion", type=float, default=None, metavar="THICKNESS",
+    p.add_argument("--rp-inclusion", type=length(50, unit="nm"), default=None, metavar="THICKNESS",
                    help="Cs2PbBr4 slab across the dot, thickness in nm")
-    p.add_argument("--pb-cluster", type=float, default=None, metavar="RADIUS",
+    p.add_argument("--pb-cluster", type=length(50, unit="nm"), default=None, metavar="RADIUS",
                    help="fcc Pb sphere on the facet next to the RP slab, radius in nm")
     p.add_argument("--framework", default="pnma", help="pnma (tilted, default) | cubic")
     p.add_argument("--lattice", default="pbe", help="pbe (default) | experiment")
-    p.add_argument("--vacuum", type=float, default=10.0, help="space around the dot in its box, Å (default 10)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--vacuum", type=length(500, low_open=False), default=10.0, help="space around the dot in its box, Å (default 10)")
+    p.add_argument("--seed", type=SEED, default=0, help="random seed (default 0)")
     p.add_argument("--charged", action="store_true", help="keep the net charge (no Cs/Br removed)")
     add_output_file(p, _LABELLED_OUT)
 

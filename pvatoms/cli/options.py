@@ -4,7 +4,10 @@ common options (-o, --json, --supercell, --store/--launchpad)."""
 from __future__ import annotations
 
 import argparse
+import re
 from typing import Callable, NamedTuple
+
+from pvatoms.errors import InputError
 
 
 class Command:
@@ -70,10 +73,59 @@ def add_output_file(parser, help: str = "where to write (.cif, .vasp/POSCAR, .ex
     add_json(parser)
 
 
+class Number:
+    """An argparse ``type`` for a validated number: finite, in a range, an integer when asked
+    (1.5 is refused, not truncated). The message names the value and what is valid, e.g.
+    ``argument --fmax: must be a finite number between 0 and 10 (lower excluded) eV/Å, got 'nan'``
+    (argparse then exits 2). Checks with :func:`pvatoms.io.check_number`."""
+
+    def __init__(self, low=None, high=None, *, low_open: bool = False, high_open: bool = False,
+                 integer: bool = False, unit: str = ""):
+        self.low, self.high, self.low_open, self.high_open = low, high, low_open, high_open
+        self.integer, self.unit = integer, unit
+        self.__name__ = "integer" if integer else "number"
+
+    def __call__(self, text: str):
+        from pvatoms.io import check_number
+        kind = "an integer" if self.integer else "a number"
+        try:
+            raw = int(text) if self.integer and re.fullmatch(r"\s*[+-]?\d+\s*", text) else float(text)
+        except (TypeError, ValueError):
+            raise argparse.ArgumentTypeError(f"must be {kind}, got {text!r}") from None
+        try:
+            return check_number("value", raw, self.low, self.high, low_open=self.low_open,
+                                high_open=self.high_open, unit=self.unit, integer=self.integer)
+        except InputError as exc:
+            msg = str(exc).replace("value must", "must", 1)
+            raise argparse.ArgumentTypeError(re.sub(r"got \S+", lambda m: f"got {text!r}", msg, count=1)) from None
+
+    def __repr__(self) -> str:
+        return f"Number({self.low}, {self.high}, integer={self.integer})"
+
+
+#: the numeric argument types every command uses
+FINITE = Number()
+POSITIVE = Number(0, low_open=True)
+NON_NEGATIVE = Number(0)
+FRACTION = Number(0, 1)
+FORCE = Number(0, 10, low_open=True, unit="eV/Å")
+STEPS = Number(1, 100_000, integer=True)
+CHARGE = Number(-20, 20, integer=True)
+REPEATS = Number(1, 50, integer=True)
+COUNT = Number(1, integer=True)
+SEED = Number(0, 2 ** 32 - 1, integer=True)
+INTEGER = Number(integer=True)
+
+
+def length(high: float = 1000.0, low_open: bool = True, unit: str = "Å") -> Number:
+    """A length from 0 (excluded unless ``low_open=False``) to ``high``."""
+    return Number(0, high, low_open=low_open, unit=unit)
+
+
 def add_supercell(parser, n: int = 3, default=(1, 1, 1), help: str | None = None) -> None:
-    """``--supercell A B [C]``: repeats of the cell."""
+    """``--supercell A B [C]``: repeats of the cell (integers 1-50)."""
     names = ("A", "B", "C")[:n]
-    parser.add_argument("--supercell", nargs=n, type=int, metavar=names, default=default,
+    parser.add_argument("--supercell", nargs=n, type=REPEATS, metavar=names, default=default,
                         help=help or f"repeat the cell {' x '.join(names)} times (default "
                         f"{' '.join(map(str, default))})")
 

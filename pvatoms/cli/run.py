@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from pvatoms.cli.options import Command, add_json, add_list
+from pvatoms.cli.options import CHARGE, FORCE, STEPS, Command, Number, add_json, add_list
 from pvatoms.errors import InputError
 
 DESCRIPTION = ("Run one job in the folder given with -o. The folder gets result.json (the result document: "
@@ -34,24 +34,24 @@ def add_job_arguments(p, job: str) -> None:
     if job == "neb":
         p.add_argument("initial", help="initial endpoint structure file")
         p.add_argument("final", help="final endpoint structure file (same atoms, same order)")
-        p.add_argument("--images", type=int, default=5, help="intermediate images (default 5)")
+        p.add_argument("--images", type=Number(1, 50, integer=True), default=5, help="intermediate images (default 5)")
         p.add_argument("--no-climb", action="store_true", help="plain NEB, no climbing image")
         p.add_argument("--no-relax-endpoints", action="store_true", help="use the endpoints as given")
-        p.add_argument("--fmax", type=float, default=0.05, help="force criterion, eV/Å (default 0.05)")
+        p.add_argument("--fmax", type=FORCE, default=0.05, help="force criterion, eV/Å (default 0.05)")
     else:
         p.add_argument("structure", help="structure file (.cif, .vasp/POSCAR, .extxyz)")
     if job == "relax":
         p.add_argument("--cell", action="store_true", help="also relax the cell (FrechetCellFilter)")
-        p.add_argument("--fmax", type=float, default=0.02, help="force criterion, eV/Å (default 0.02)")
+        p.add_argument("--fmax", type=FORCE, default=0.02, help="force criterion, eV/Å (default 0.02)")
     if job in ("relax", "neb"):
-        p.add_argument("--steps", type=int, default=None, help="optimiser step limit")
+        p.add_argument("--steps", type=STEPS, default=None, help="optimiser step limit")
     if job in ("relax", "static", "band-edges"):
-        p.add_argument("--charge", type=int, default=0, help="cell charge in e (+1: one electron "
+        p.add_argument("--charge", type=CHARGE, default=0, help="cell charge in e (+1: one electron "
                        "removed); DFT backends only")
     if job == "phonons":
-        p.add_argument("--supercell", nargs=3, type=int, metavar=("A", "B", "C"), default=None,
+        p.add_argument("--supercell", nargs=3, type=Number(1, 20, integer=True), metavar=("A", "B", "C"), default=None,
                        help="phonon supercell (default: all heights >= 10 Å)")
-        p.add_argument("--displacement", type=float, default=0.01, help="Å (default 0.01)")
+        p.add_argument("--displacement", type=Number(0.001, 0.1, unit="Å"), default=0.01, help="Å (default 0.01)")
     if job == "band-edges":
         add_list(p, "--bands", "STATE", "states to write (default vbm cbm; repeatable)", default=None)
     p.add_argument("--backend", default="sevennet", help="sevennet (default) | chgnet | mlip | gpaw | vasp")
@@ -105,7 +105,7 @@ def run_job(args) -> dict:
         else:
             from pvatoms.jobs.band_edges import run_band_edges
             doc = run_band_edges(atoms, args.output, backend=backend, bands=tuple(args.bands or DEFAULT_BANDS),
-                                 force=args.force)
+                                 force=args.force, charge=args.charge)
     if not args.json:
         print(f"{_summary_line(args.job, doc)} -> {args.output}/result.json  [{doc['backend'].get('model')}]",
               file=sys.stderr)

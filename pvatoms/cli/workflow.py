@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pvatoms.cli.options import Command, add_json, add_launchpad
+from pvatoms.cli.options import COUNT, Command, Number, add_json, add_launchpad
 
 
 def _say(msg: str) -> None:
@@ -68,7 +68,7 @@ class Launch(Command):
     @staticmethod
     def add_arguments(p):
         add_launchpad(p)
-        p.add_argument("--max-jobs", type=int, default=None, metavar="N", help="stop after N fireworks")
+        p.add_argument("--max-jobs", type=COUNT, default=None, metavar="N", help="stop after N fireworks")
         p.add_argument("--quiet", action="store_true", help="no progress lines")
         add_json(p, "print a JSON summary")
 
@@ -77,8 +77,20 @@ class Launch(Command):
         from pvatoms.fw.operations import launch
         doc = launch(_target(args), args.max_jobs, quiet=args.quiet)
         if not args.json and not args.quiet:
-            _say(f"launch finished: {doc}")
+            _say(f"launch finished: ran {doc.get('ran', '?')}, completed {doc.get('completed', '?')}, "
+                 f"fizzled {doc.get('fizzled', [])}, lost runs rerun {doc.get('rerun_lost', [])}")
         return doc
+
+    @staticmethod
+    def exit_code(args, doc) -> int:
+        """1 when any firework fizzled (any job failed), with one line per failure."""
+        fizzled = doc.get("fizzled") or []
+        if not fizzled:
+            return 0
+        _say(f"pvatoms: {len(fizzled)} firework(s) fizzled (pvatoms status; pvatoms rerun --fizzled once fixed):")
+        for fw_id, reason in (doc.get("failures") or {}).items():
+            _say(f"  fw {fw_id} {reason}")
+        return 1
 
 
 class Status(Command):
@@ -105,7 +117,7 @@ class Rerun(Command):
     def add_arguments(p):
         add_launchpad(p)
         p.add_argument("--fizzled", action="store_true", help="all FIZZLED fireworks")
-        p.add_argument("fw_ids", nargs="*", type=int, help="firework ids")
+        p.add_argument("fw_ids", nargs="*", type=COUNT, help="firework ids")
         add_json(p, "print a JSON report")
 
     @staticmethod
@@ -143,7 +155,7 @@ class Qlaunch(Command):
         add_launchpad(p)
         p.add_argument("--queue", required=True, metavar="FILE",
                        help="queue template, e.g. workflows/queue/slurm.yaml")
-        p.add_argument("-n", "--njobs", type=int, default=1, help="number of queue jobs (default 1)")
+        p.add_argument("-n", "--njobs", type=Number(1, 1000, integer=True), default=1, help="number of queue jobs (default 1)")
         add_json(p, "print a JSON report")
 
     @staticmethod

@@ -25,12 +25,29 @@ def submit(spec_path, target: Target, folder=None) -> dict:
     job, backend and settings) are not recomputed: they take over the finished launches."""
     from pvatoms.fw.workflows import build_workflow, load_spec
     spec = load_spec(spec_path, folder)
+    _check_settings(spec)
     wf, notes = build_workflow(spec)
     with target.launchpad() as lp:
         old_new = lp.add_wf(wf)
     ids = sorted(old_new.values())
     return {"workflow": wf.name, "fw_ids": ids, "n_fireworks": len(ids), "notes": notes,
             "folder": wf.metadata["folder"], "launchpad": target.describe()}
+
+
+def _check_settings(spec: dict) -> None:
+    """Refuse bad job settings and backend settings of a spec at submission, not at run time:
+    the job functions' checks (:func:`pvatoms.jobs.common.check_job_settings`) and the backend's
+    own (its constructor validates every number)."""
+    from pvatoms.jobs.common import check_job_settings
+    if isinstance(spec.get("job_settings"), dict):
+        check_job_settings(spec["job_settings"])
+    settings = spec.get("backend_settings")
+    if isinstance(spec.get("backend"), str) and isinstance(settings, dict) and settings:
+        from pvatoms.calc import get_backend
+        try:
+            get_backend(spec["backend"], **settings)
+        except TypeError as exc:
+            raise InputError(f"backend_settings: unknown setting for backend {spec['backend']!r}: {exc}") from None
 
 
 def status(target: Target) -> dict:
@@ -51,20 +68,89 @@ def status(target: Target) -> dict:
 
 
 def launch(target: Target, max_jobs: int | None = None, quiet: bool = False) -> dict:
-    """Run READY fireworks locally until none is left; lost runs are rerun first."""
+    """Run READY fireworks locally until none is left; lost runs are rerun first. Returns
+    ``{"ran", "completed", "fizzled" (fw ids of this launch), "rerun_lost", "failures"
+    ({fw_id: "name: last line of the error"})}``; the command exits non-zero when ``fizzled`` is
+    not empty. An OS error of the launcher itself (a full disk, say) is reported as
+    :class:`InputError` naming it (finished fireworks stay recorded)."""
     import fireworks.core.rocket as rocket_module
+    if max_jobs is not None:
+        from pvatoms.io import check_integer
+        check_integer("max_jobs", max_jobs, 1)
     rocket_module.ROCKET_STREAM_LOGLEVEL = "WARNING" if quiet else "INFO"   # FireWorks' own knob
-    with contextlib.redirect_stdout(sys.stderr):       # FireWorks logs on stdout
-        if target.embedded:
-            from pvatoms.fw.launcher import launch as embedded_launch
-            out = embedded_launch(target.store, max_jobs=max_jobs, on_event=Progress(quiet))
-        else:
-            from fireworks import FWorker
-            from fireworks.core.rocket_launcher import rapidfire
-            with target.launchpad() as lp:
-                lost = lp.detect_lostruns(rerun=True)
-                rapidfire(lp, FWorker(), nlaunches=max_jobs or 0, strm_lvl="INFO")
-            out = {"rerun_lost": list(lost[1])}
+    try:
+        with contextlib.redirect_stdout(sys.stderr), contextlib.redirect_stderr(_TracebackFilter(sys.stderr)):
+            if target.embedded:                           # FireWorks logs on stdout
+                from pvatoms.fw.launcher import launch as embedded_launch
+                out = embedded_launch(target.store, max_jobs=max_jobs, on_event=Progress(quiet))
+            else:
+                from fireworks import FWorker
+                from fireworks.core.rocket_launcher import rapidfire
+                with target.launchpad() as lp:
+                    before = _fizzled_ids(lp)
+                    lost = lp.detect_lostruns(rerun=True)
+                    rapidfire(lp, FWorker(), nlaunches=max_jobs or 0, strm_lvl="INFO")
+                    fizzled = sorted(_fizzled_ids(lp) - before)
+                out = {"rerun_lost": list(lost[1]), "fizzled": fizzled}
+    except OSError as exc:
+        raise InputError(f"launch stopped by the system: {exc} (finished fireworks are recorded; free the "
+                         "space or fix the cause, then run pvatoms launch again)") from None
+    out["failures"] = _failures(target, out.get("fizzled") or [])
+    return out
+
+
+class _TracebackFilter:
+    """stderr for the rockets: FireWorks prints the whole traceback of a failed task; the terminal
+    gets its last line (the error) and the full traceback stays in the launch record
+    (``stored_data._exception``, see ``pvatoms fw lpad get_launchdir`` / ``pvatoms status``)."""
+
+    def __init__(self, stream):
+        self.stream, self.skipping = stream, False
+
+    def write(self, text: str) -> int:
+        out = []
+        for line in text.splitlines(keepends=True):
+            if line.startswith("Traceback (most recent call last)"):
+                self.skipping = True
+            elif self.skipping and (line.startswith((" ", "\t")) or not line.strip()
+                                    or line.startswith(("During handling", "The above exception"))):
+                pass
+            elif self.skipping:
+                self.skipping = False
+                out.append(f"fizzled: {line}")
+            else:
+                out.append(line)
+        if out:
+            self.stream.write("".join(out))
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
+def _fizzled_ids(lp) -> set:
+    return {fw["fw_id"] for fw in lp.fireworks.find({"state": "FIZZLED"}, {"fw_id": 1})}
+
+
+def _failures(target: Target, fw_ids) -> dict:
+    """{fw_id: "name: the last line of its error"} of fizzled fireworks (from their launches)."""
+    if not fw_ids:
+        return {}
+    out = {}
+    with target.launchpad(write=False) as lp:
+        for fw_id in fw_ids:
+            fw = lp.fireworks.find_one({"fw_id": fw_id}, {"name": 1, "launches": 1}) or {}
+            reason = "no error recorded"
+            if fw.get("launches"):
+                launch = lp.launches.find_one({"launch_id": fw["launches"][-1]}, {"action": 1}) or {}
+                trace = ((((launch.get("action") or {}).get("stored_data") or {}).get("_exception") or {})
+                         .get("_stacktrace") or "")
+                lines = [line for line in trace.strip().splitlines() if line.strip()]
+                reason = lines[-1].strip() if lines else reason
+            out[int(fw_id)] = f"{fw.get('name')}: {reason}"
     return out
 
 

@@ -30,6 +30,8 @@ from ase import Atoms
 from ase.units import Bohr
 
 from pvatoms.errors import InputError
+from pvatoms.io import check_integer
+from pvatoms.jobs.common import MAX_CHARGE, check_atoms, check_flag, resolve_backend
 from pvatoms.geometry import density_integral, nearest_atom  # noqa: F401  (used below and by callers)
 from pvatoms.io import read_cube, write_cube  # noqa: F401
 from pvatoms.jobs.runner import run_job
@@ -178,6 +180,10 @@ def run_band_edges(atoms: Atoms, folder, backend, bands=BANDS, force: bool = Fal
     A completed result in ``folder`` is returned without recomputing (unless ``force``); a failed
     SCF ends as a document with status 'failed' and the reason.
     """
+    check_atoms(atoms)
+    check_flag("force", force)
+    backend = resolve_backend(backend)
+    charge = check_integer("charge (e)", charge, -MAX_CHARGE, MAX_CHARGE)
     bands = (bands,) if isinstance(bands, str) else tuple(str(b) for b in bands)
     if not bands:
         raise InputError("band-edges needs at least one band; e.g. bands=('vbm', 'cbm')")
@@ -194,7 +200,7 @@ def run_band_edges(atoms: Atoms, folder, backend, bands=BANDS, force: bool = Fal
                 raise InputError(f"band label {name!r} must use letters, digits, _ + - only")
 
         def body(doc, folder):
-            _vasp_body(doc, folder, bands, backend)
+            _vasp_body(doc, folder, bands, backend, atoms, charge)
     else:
         raise InputError(f"band edges need a DFT backend; got {backend.name!r}; valid choices: gpaw, vasp")
     settings = {"bands": list(bands), "charge": charge}
@@ -287,11 +293,16 @@ def read_parchg(path) -> tuple[np.ndarray, Atoms]:
     return data / total / atoms.get_volume(), atoms
 
 
-def _vasp_body(doc: dict, folder: Path, bands, backend=None) -> None:
+def _vasp_body(doc: dict, folder: Path, bands, backend=None, expected: Atoms | None = None,
+               charge: int = 0) -> None:
+    from pvatoms.calc.vasp_parse import check_run_matches
+    from pvatoms.calc.vasp_sets import structure_from_atoms
     files = find_parchg(folder, bands)
     densities, indices, atoms = {}, {}, None
     for name, (path, index) in files.items():
         densities[name], atoms_b = read_parchg(path)
+        if expected is not None:          # a PARCHG of another structure is not this job's
+            check_run_matches(Path(path).parent, expected, [structure_from_atoms(atoms_b)], "static")
         indices[name] = index
         atoms = atoms_b if atoms is None else atoms
     _copy_regions(doc.get("input_structure"), atoms)
@@ -299,7 +310,7 @@ def _vasp_body(doc: dict, folder: Path, bands, backend=None) -> None:
     doc["data"].update(analyse(atoms, densities))
     doc["data"]["bands"] = indices
     doc["data"]["parchg"] = {name: Path(p).name for name, (p, _) in files.items()}
-    _vasp_energy_and_edges(doc, folder, atoms, backend)
+    _vasp_energy_and_edges(doc, folder, atoms, backend, expected, charge)
 
 
 def _copy_regions(structure: dict | None, atoms: Atoms) -> None:
@@ -312,19 +323,23 @@ def _copy_regions(structure: dict | None, atoms: Atoms) -> None:
         atoms.arrays["region"] = np.array(labels)
 
 
-def _vasp_energy_and_edges(doc: dict, folder: Path, atoms: Atoms, backend) -> None:
+def _vasp_energy_and_edges(doc: dict, folder: Path, atoms: Atoms, backend, expected: Atoms | None = None,
+                           charge: int = 0) -> None:
     """Energy and band edges of the VASP SCF when its ``vasprun.xml`` (or .gz) is in the folder:
-    through the backend's ``parse`` when it has one, else read directly with pymatgen."""
+    through the backend's ``parse`` when it has one (checked to be this job's run, provenance
+    from the run's INCAR), else read directly with pymatgen."""
     runs = [p for p in (folder / "vasprun.xml", folder / "vasprun.xml.gz") if p.is_file()]
     if not runs:
         return
     if hasattr(backend, "parse"):
-        out = backend.parse("band-edges", folder)
+        from pvatoms.schema import apply_run_settings
+        out = backend.parse("band-edges", folder, expected=expected, charge=charge)
         for key in ("energy", "energy_per_atom", "band_edges", "structure"):
             if out.get(key) is not None:
                 doc[key] = out[key]
         for label, path in (out.get("files") or {}).items():
             doc["files"].setdefault(label, path)
+        apply_run_settings(doc, (out.get("data") or {}).get("run_settings"))
         return
     from pymatgen.io.vasp import Vasprun
 

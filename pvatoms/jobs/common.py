@@ -9,6 +9,7 @@ from ase import Atoms
 
 from pvatoms.calc import get_backend
 from pvatoms.errors import InputError
+from pvatoms.io import check_integer, check_integers, check_number
 from pvatoms.schema import atoms_to_dict
 
 
@@ -21,11 +22,66 @@ def resolve_backend(backend, **settings):
     return backend
 
 
-def attach(atoms: Atoms, backend, folder: Path, charge: int = 0, symmetry: bool = True) -> Atoms:
+def check_atoms(atoms, what: str = "structure") -> Atoms:
+    """A non-empty ase.Atoms with finite positions and cell, else :class:`InputError`."""
+    if not isinstance(atoms, Atoms):
+        raise InputError(f"{what} must be an ase.Atoms, got {type(atoms).__name__}")
+    if len(atoms) == 0:
+        raise InputError(f"{what} holds no atoms")
+    if not (np.isfinite(atoms.positions).all() and np.isfinite(np.asarray(atoms.cell)).all()):
+        raise InputError(f"{what} has non-finite positions or cell vectors (NaN/Inf)")
+    return atoms
+
+
+def check_fmax(value, name: str = "fmax") -> float:
+    """A force criterion: finite, > 0 and at most 10 eV/Å."""
+    return check_number(name, value, 0, 10, low_open=True, unit="eV/Å")
+
+
+def check_steps(value, name: str = "steps") -> int:
+    """An optimiser step limit: an integer from 1 to 100000."""
+    return check_integer(name, value, 1, 100_000)
+
+
+def check_flag(name: str, value) -> bool:
+    """True or False (not 'no', not 0.5)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise InputError(f"{name} must be true or false, got {value!r} ({type(value).__name__})")
+    return bool(value)
+
+
+def check_job_settings(settings: dict, where: str = "job_settings") -> dict:
+    """Check the numeric and true/false settings a job function takes (fmax, smax, endpoint_fmax,
+    steps, charge, n_images, displacement, min_length, supercell, cell, defect, climb,
+    relax_endpoints) before anything is queued, e.g. the ``job_settings`` of a study spec;
+    unknown keys are left to the job. Returns ``settings``."""
+    if not isinstance(settings, dict):
+        raise InputError(f"{where} must be a mapping, got {settings!r}")
+    checks = {
+        "fmax": check_fmax, "endpoint_fmax": check_fmax, "steps": check_steps,
+        "smax": lambda v, n: check_number(n, v, 0, 1, low_open=True, unit="eV/Å^3"),
+        "charge": lambda v, n: check_integer(n, v, -MAX_CHARGE, MAX_CHARGE),
+        "n_images": lambda v, n: check_integer(n, v, 1, 50),
+        "displacement": lambda v, n: check_number(n, v, 0.001, 0.1, unit="Å"),
+        "min_length": lambda v, n: check_number(n, v, 0, 60, low_open=True, unit="Å"),
+        "supercell": lambda v, n: None if v is None else check_integers(n, v, 3, 1, 20),
+    }
+    for key, value in settings.items():
+        name = f"{where}.{key}"
+        if key in checks:
+            checks[key](value, name)
+        elif key in ("cell", "defect", "climb", "relax_endpoints", "write_gpw"):
+            check_flag(name, value)
+    return settings
+
+
+def attach(atoms: Atoms, backend, folder: Path, charge: int = 0, symmetry: bool = True, **extra) -> Atoms:
     """Copy of ``atoms`` with a fresh calculator of ``backend`` (one per structure/image).
-    ``symmetry=False``: the DFT calculation may break the cell's symmetry (defect cells)."""
+    ``symmetry=False``: the DFT calculation may break the cell's symmetry (defect cells); other
+    keywords go to the backend's calculator (e.g. GPAW ``smearing``)."""
     out = atoms.copy()
-    extra = {} if symmetry else {"symmetry": False}
+    if not symmetry:
+        extra["symmetry"] = False
     out.calc = backend.calculator(directory=folder, charge=charge, atoms=out, **extra)
     return out
 
@@ -73,9 +129,14 @@ def max_force(atoms: Atoms) -> float:
     return float(np.linalg.norm(atoms.get_forces(), axis=1).max())
 
 
+#: Largest |charge| (e) a job accepts: beyond this no perovskite defect cell makes sense.
+MAX_CHARGE = 20
+
+
 def check_charge(backend, charge: int) -> int:
-    """Charged cells need a DFT backend; say so before anything runs."""
-    q = int(charge)
+    """The charge as an integer (1.5 is refused, not truncated); charged cells need a DFT
+    backend; say so before anything runs."""
+    q = check_integer("charge (e)", charge, -MAX_CHARGE, MAX_CHARGE)
     if q and not backend.dft:
         raise InputError(f"backend {backend.name!r} is a machine-learned potential for neutral cells; "
                          f"charge {q:+d} needs backend 'gpaw' or 'vasp'")

@@ -28,14 +28,24 @@ from ase.optimize import FIRE
 
 from pvatoms.build.migration import nearest_vacancy_hops, vacancy_hop  # noqa: F401  (the endpoints builders)
 from pvatoms.errors import InputError
-from pvatoms.jobs.common import attach, resolve_backend
+from pvatoms.io import check_integer
+from pvatoms.jobs.common import attach, check_atoms, check_flag, check_fmax, check_steps, resolve_backend
 from pvatoms.jobs.relax import NotConverged, relax
 from pvatoms.jobs.runner import run_job
 from pvatoms.schema import atoms_from_dict, atoms_to_dict, neb_data
 
 
-def check_endpoints(initial: Atoms, final: Atoms) -> None:
-    """Same number, elements and order of atoms; same cell."""
+#: Endpoints whose atoms all move less than this (Å, minimum image) are the same structure.
+MIN_HOP = 0.1
+
+
+def check_endpoints(initial: Atoms, final: Atoms) -> float:
+    """Same number, elements and order of atoms, same cell and periodicity, and at least one
+    atom that moves by :data:`MIN_HOP` Å or more (identical endpoints have no path and no
+    barrier). Returns the largest displacement (Å, minimum image)."""
+    from pvatoms.geometry import minimum_image
+    check_atoms(initial, "NEB initial endpoint")
+    check_atoms(final, "NEB final endpoint")
     if len(initial) != len(final):
         raise InputError(f"NEB endpoints have {len(initial)} and {len(final)} atoms: they must hold "
                          "the same atoms in the same order")
@@ -46,6 +56,15 @@ def check_endpoints(initial: Atoms, final: Atoms) -> None:
                          f"{b[k]} in the final endpoint")
     if not np.allclose(initial.cell, final.cell, atol=1e-4):
         raise InputError("NEB endpoints have different cells")
+    if list(initial.pbc) != list(final.pbc):
+        raise InputError(f"NEB endpoints have different periodicity ({list(initial.pbc)} vs {list(final.pbc)})")
+    _, lengths = minimum_image(final.positions - initial.positions, initial.cell, initial.pbc)
+    hop = float(np.max(lengths))
+    if hop < MIN_HOP:
+        raise InputError(f"NEB endpoints are the same structure: no atom moves by {MIN_HOP} Å or more "
+                         f"(largest displacement {hop:.4f} Å); give two different minima (e.g. pvatoms "
+                         "build neb-endpoints)")
+    return hop
 
 
 def neb(initial: Atoms, final: Atoms, folder, backend="sevennet", n_images: int = 5,
@@ -56,10 +75,12 @@ def neb(initial: Atoms, final: Atoms, folder, backend="sevennet", n_images: int 
     n_images : intermediate images. fmax : NEB force criterion, eV/Å. One calculator per image,
     all sharing one loaded model. Rerunning an unfinished NEB continues from the last saved band.
     """
-    backend = resolve_backend(backend, **backend_settings)
     check_endpoints(initial, final)
-    if n_images < 1:
-        raise InputError(f"n_images must be >= 1, got {n_images}")
+    check_integer("n_images", n_images, 1, 50)
+    check_fmax(fmax), check_fmax(endpoint_fmax, "endpoint_fmax"), check_steps(steps)
+    for name, flag in (("climb", climb), ("relax_endpoints", relax_endpoints), ("force", force)):
+        check_flag(name, flag)
+    backend = resolve_backend(backend, **backend_settings)
     settings = {"n_images": n_images, "fmax": fmax, "steps": steps, "climb": climb,
                 "relax_endpoints": relax_endpoints, "endpoint_fmax": endpoint_fmax,
                 "final_structure_hash": _hash(final)}
@@ -88,6 +109,10 @@ def _neb_body(initial, final, backend, s):
                 doc["files"][f"{name}_endpoint"] = f"{name}/result.json"
             else:
                 ends.append(atoms.copy())
+        try:
+            check_endpoints(*ends)
+        except InputError as exc:             # relaxed into one minimum: no hop left to compute
+            raise NotConverged(f"after relaxation: {exc}") from None
         traj_path = folder / "neb.traj"
         n_tot = s["n_images"] + 2
         images = None

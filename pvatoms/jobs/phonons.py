@@ -24,10 +24,13 @@ from ase import Atoms
 
 from pvatoms.build.common import supercell_for_min_length
 from pvatoms.errors import InputError
-from pvatoms.jobs.common import resolve_backend
+from pvatoms.io import check_integer, check_integers, check_number
+from pvatoms.jobs.common import check_atoms, check_flag, resolve_backend
 from pvatoms.jobs.runner import run_job
 
 THZ_TO_CM = 33.35641
+#: Limits of the phonon supercell: repeats per axis, min_length (Å), atoms in the supercell.
+MAX_REPEATS, MAX_MIN_LENGTH, MAX_SUPERCELL_ATOMS = 20, 60.0, 5000
 #: Frequencies below -IMAGINARY_TOL (THz) count as imaginary (numerical noise near Γ is smaller).
 IMAGINARY_TOL = 0.1
 
@@ -51,11 +54,17 @@ def phonon_displacements(atoms: Atoms, supercell=None, min_length: float = 10.0,
         ``min_length`` Å. displacement : Å.
     """
     from phonopy import Phonopy
-    reps = tuple(supercell) if supercell is not None else supercell_for_min_length(atoms, min_length)
-    if len(reps) != 3 or min(reps) < 1:
-        raise InputError(f"phonon supercell must be three integers >= 1, got {reps!r}")
-    if not 0.001 <= displacement <= 0.1:
-        raise InputError(f"displacement must be between 0.001 and 0.1 Å, got {displacement!r}")
+    check_atoms(atoms)
+    check_number("displacement", displacement, 0.001, 0.1, unit="Å")
+    if supercell is not None:
+        reps = check_integers("phonon supercell", supercell, 3, 1, MAX_REPEATS)
+    else:
+        check_number("min_length", min_length, 0, MAX_MIN_LENGTH, low_open=True, unit="Å")
+        reps = tuple(supercell_for_min_length(atoms, min_length))
+    natoms = len(atoms) * int(np.prod(reps))
+    if natoms > MAX_SUPERCELL_ATOMS:
+        raise InputError(f"phonon supercell {reps} of {len(atoms)} atoms holds {natoms} atoms; at most "
+                         f"{MAX_SUPERCELL_ATOMS} (give a smaller supercell or min_length)")
     ph = Phonopy(_to_phonopy(atoms), supercell_matrix=np.diag(reps), primitive_matrix="auto")
     ph.generate_displacements(distance=displacement)
     return ph, [_to_ase(s) for s in ph.supercells_with_displacements]
@@ -63,7 +72,11 @@ def phonon_displacements(atoms: Atoms, supercell=None, min_length: float = 10.0,
 
 def phonon_analysis(ph, folder: Path | None = None, npoints: int = 51, mesh: float = 30.0) -> dict:
     """Force constants, band structure, DOS and imaginary modes of a phonopy object whose
-    ``forces`` are set. Writes band.yaml and phonons.png into ``folder`` when given."""
+    ``forces`` are set. Writes band.yaml and phonons.png into ``folder`` when given.
+    ``npoints``: q-points per band segment (2-1000); ``mesh``: DOS mesh density (phonopy's
+    length, Å, 1-200)."""
+    check_integer("npoints", npoints, 2, 1000)
+    check_number("mesh", mesh, 1, 200, unit="Å")
     ph.produce_force_constants()
     ph.symmetrize_force_constants()
     ph.auto_band_structure(npoints=npoints, write_yaml=folder is not None,
@@ -153,6 +166,7 @@ def phonons(atoms: Atoms, folder, backend="sevennet", supercell=None, min_length
             displacement: float = 0.01, force: bool = False, **backend_settings) -> dict:
     """Finite-displacement phonons of ``atoms`` (relax it first) in ``folder``; returns the
     result document (see the module docstring for ``data``)."""
+    check_flag("force", force)
     backend = resolve_backend(backend, **backend_settings)
     if backend.name == "vasp":
         raise InputError("phonons with VASP run as a workflow of displacement statics "

@@ -23,8 +23,10 @@ from ase.io import Trajectory, read
 from ase.optimize import BFGS, FIRE
 
 from pvatoms.build.common import spacegroup
-from pvatoms.errors import InputError
-from pvatoms.jobs.common import attach, check_charge, fill_static, max_force, resolve_backend
+from pvatoms.errors import InputError, check_choice
+from pvatoms.io import check_number
+from pvatoms.jobs.common import (attach, check_atoms, check_charge, check_flag, check_fmax, check_steps, fill_static,
+                                 max_force, resolve_backend)
 from pvatoms.jobs.runner import run_job
 
 OPTIMIZERS = {"bfgs": BFGS, "fire": FIRE}
@@ -36,23 +38,34 @@ class NotConverged(RuntimeError):
 
 def relax(atoms: Atoms, folder, backend="sevennet", cell: bool = False, fmax: float = 0.02,
           smax: float = 0.002, steps: int = 500, charge: int = 0, optimizer: str = "bfgs",
-          force: bool = False, defect: bool = False, **backend_settings) -> dict:
+          force: bool = False, defect: bool = False, cell_mask=None, **backend_settings) -> dict:
     """Relax ``atoms`` in ``folder`` with ``backend``; returns the result document.
 
     fmax : force criterion, eV/Å. smax : stress criterion for cell relaxations, eV/Å^3
         (0.002 eV/Å^3 = 0.32 GPa); FrechetCellFilter folds it into the force criterion via the
         cell degrees of freedom (``scalar_pressure`` 0).
     cell : also relax the cell (shape and volume).
+    cell_mask : with ``cell``, which strain components relax: six booleans (Voigt order xx, yy,
+        zz, yz, xz, xy, Cartesian) or a 3x3 boolean matrix (FrechetCellFilter ``mask``); e.g.
+        ``[0, 1, 0, 0, 0, 0]`` relaxes only the length along y (an interface stacked along y,
+        in-plane lattice fixed). GPAW/MLIP backends only.
     defect : a defect supercell: positions only at the host's cell, DFT symmetry off (so a
         symmetric start may distort), the electrostatic potential saved for the corrections
         (GPAW ``potential.npz``; VASP LVHAR/LOCPOT, ISYM 0, ISIF 2).
     """
+    check_atoms(atoms)
+    cell, defect, force = check_flag("cell", cell), check_flag("defect", defect), check_flag("force", force)
+    check_fmax(fmax), check_steps(steps)                 # validated; the values given are recorded
+    check_number("smax", smax, 0, 1, low_open=True, unit="eV/Å^3")
+    check_choice("optimizer", optimizer, tuple(OPTIMIZERS))
     backend = resolve_backend(backend, **backend_settings)
     charge = check_charge(backend, charge)
     if defect and cell:
         raise InputError("a defect relaxation keeps the host's cell: use cell=False with defect=True")
     settings = {"cell": cell, "fmax": fmax, "smax": smax if cell else None, "steps": steps,
                 "charge": charge, "optimizer": optimizer}
+    if cell_mask is not None:                      # recorded only when given (hashes of other runs unchanged)
+        settings["cell_mask"] = _check_cell_mask(cell_mask, cell, backend)
     if defect and backend.dft:
         settings["defect"] = True
     if backend.name == "vasp":
@@ -61,6 +74,23 @@ def relax(atoms: Atoms, folder, backend="sevennet", cell: bool = False, fmax: fl
     else:
         body = _relax_body(atoms, backend, settings)
     return run_job("relax", folder, atoms, backend, body, settings, force=force)
+
+
+def _check_cell_mask(mask, cell: bool, backend) -> list:
+    """A cell mask as a JSON-able list: six 0/1 values (Voigt) or 3x3; needs ``cell=True`` and a
+    backend that relaxes through ASE (VASP's ISIF cannot fix single strain components)."""
+    if not cell:
+        raise InputError("cell_mask needs cell=True (it selects which strain components relax)")
+    if backend.name == "vasp":
+        raise InputError("cell_mask is not supported with VASP (ISIF relaxes all or no cell components)")
+    arr = np.asarray(mask, dtype=object)
+    if arr.shape not in ((6,), (3, 3)) or not all(isinstance(x, (bool, np.bool_)) or x in (0, 1)
+                                                     for x in arr.ravel()):
+        raise InputError(f"cell_mask must be six booleans (xx, yy, zz, yz, xz, xy) or a 3x3 boolean matrix, got {mask!r}")
+    out = np.asarray(arr, dtype=bool)
+    if not out.any():
+        raise InputError("cell_mask fixes every strain component: use cell=False instead")
+    return out.astype(int).tolist()
 
 
 def _relax_body(atoms, backend, s):
@@ -78,7 +108,7 @@ def _relax_body(atoms, backend, s):
             if key in atoms.arrays:
                 work.arrays[key] = atoms.arrays[key]
         work.info = dict(atoms.info)
-        target = FrechetCellFilter(work, scalar_pressure=0.0) if s["cell"] else work
+        target = FrechetCellFilter(work, mask=s.get("cell_mask"), scalar_pressure=0.0) if s["cell"] else work
         opt_cls = OPTIMIZERS[s["optimizer"]]
         with Trajectory(traj_path, "a", work) as traj:
             opt = opt_cls(target, logfile=str(folder / "relax.log"))

@@ -17,6 +17,7 @@ from ase import Atoms
 
 from pvatoms import schema
 from pvatoms.errors import InputError
+from pvatoms.io import non_finite_paths, null_non_finite
 
 
 def run_job(job: str, folder, atoms: Atoms | None, backend, body: Callable[[dict, Path], None],
@@ -25,6 +26,9 @@ def run_job(job: str, folder, atoms: Atoms | None, backend, body: Callable[[dict
 
     ``settings`` (JSON-able) are recorded under ``doc['data']['settings']`` and enter the
     structure hash, so the same folder with different settings is refused rather than reused.
+    A damaged ``result.json`` is reported (:class:`InputError`); with ``force`` it is renamed
+    ``result.json.damaged-<time>`` and the job recomputed. NaN/Inf in the finished document are
+    written as null and the job recorded as failed, naming where they were.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -34,7 +38,14 @@ def run_job(job: str, folder, atoms: Atoms | None, backend, body: Callable[[dict
     if atoms is not None:
         doc["structure_hash"] = schema.structure_hash(atoms, {"job": job, "backend": _hash_backend(info),
                                                                "settings": settings})
-    old = schema.load(folder)
+    try:
+        old = schema.load(folder)
+    except InputError as exc:                 # torn / truncated / foreign result.json
+        if not force:
+            raise InputError(f"{exc}. The job folder {folder} is damaged: rerun with --force "
+                             "(force=True) to recompute it (the damaged file is kept aside)") from None
+        _keep_aside(folder / schema.RESULT_FILE)
+        old = None
     if old is not None and not force:
         if old.get("status") == "completed":
             if old.get("structure_hash") not in (None, doc["structure_hash"]):
@@ -50,20 +61,38 @@ def run_job(job: str, folder, atoms: Atoms | None, backend, body: Callable[[dict
     except InputError as exc:
         doc["status"], doc["reason"] = "failed", f"bad input: {exc}"
         doc["wall_time"] = time.perf_counter() - t0
-        schema.save(doc, folder)
+        schema.save(null_non_finite(doc), folder)
         raise
     except KeyboardInterrupt:
         doc["status"], doc["reason"] = "failed", "interrupted (KeyboardInterrupt)"
         doc["wall_time"] = time.perf_counter() - t0
-        schema.save(doc, folder)
+        schema.save(null_non_finite(doc), folder)
         raise
     except Exception as exc:  # a crashed calculation is recorded, not raised
         doc["status"] = "failed"
         doc["reason"] = f"{type(exc).__name__}: {exc}"
         doc["data"]["traceback"] = traceback.format_exc(limit=8)
     doc["wall_time"] = time.perf_counter() - t0
+    bad = non_finite_paths(doc)
+    if bad:                                   # an undefined number is no result: say so, write null
+        doc = null_non_finite(doc)
+        more = f" (and {len(bad) - 5} more)" if len(bad) > 5 else ""
+        note = f"non-finite numbers in the result, written as null: {', '.join(bad[:5])}{more}"
+        if doc["status"] == "completed":
+            doc["status"], doc["reason"] = "failed", note + " (the calculation diverged or is undefined)"
+        else:
+            doc["data"]["non_finite"] = note
     schema.save(doc, folder)
     return doc
+
+
+def _keep_aside(path: Path) -> Path | None:
+    """Rename a damaged file to ``NAME.damaged-<UTC time>`` (nothing is deleted)."""
+    if not path.is_file():
+        return None
+    dest = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}")
+    path.replace(dest)
+    return dest
 
 
 def _hash_backend(info: dict) -> dict:

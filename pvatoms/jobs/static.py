@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ase import Atoms
 
-from pvatoms.jobs.common import attach, check_charge, fill_static, resolve_backend
+from pvatoms.jobs.common import attach, check_atoms, check_charge, check_flag, fill_static, resolve_backend
 from pvatoms.jobs.runner import run_job
 
 
@@ -23,6 +23,9 @@ def static(atoms: Atoms, folder, backend="sevennet", charge: int = 0, force: boo
     (+1: one electron removed), DFT backends only. ``write_gpw``: keep GPAW's wavefunctions.
     ``defect``: a defect supercell (DFT symmetry off; VASP writes the LOCPOT). DFT statics save
     the electrostatic potential (GPAW ``potential.npz``, VASP LOCPOT) for finite-size corrections."""
+    check_atoms(atoms)
+    for name, flag in (("force", force), ("write_gpw", write_gpw), ("defect", defect)):
+        check_flag(name, flag)
     backend = resolve_backend(backend, **backend_settings)
     charge = check_charge(backend, charge)
     settings = {"charge": charge}

@@ -14,6 +14,7 @@ from ase import Atoms
 from ase.mep import NEB
 
 from pvatoms.calc.vasp_parse import find_output
+from pvatoms.schema import apply_run_settings
 
 
 def _has_outputs(folder: Path, job: str) -> bool:
@@ -31,10 +32,19 @@ def merge(doc: dict, fields: dict) -> None:
             doc[key] = value
 
 
+def record_run(doc: dict, fields: dict) -> None:
+    """Merge parsed ``fields`` into ``doc`` and make its provenance that of the run actually done
+    (:func:`pvatoms.schema.apply_run_settings` with the run's ``data.run_settings``)."""
+    merge(doc, fields)
+    apply_run_settings(doc, (fields.get("data") or {}).get("run_settings"))
+
+
 def vasp_body(job: str, atoms: Atoms, backend, charge: int = 0, cell: bool | None = None,
               defect: bool = False, **_):
     """Job body for relax / static / band-edges with the VASP backend (``defect``: the defect
-    supercell conventions of :meth:`pvatoms.calc.vasp.VaspBackend.prepare`)."""
+    supercell conventions of :meth:`pvatoms.calc.vasp.VaspBackend.prepare`). Outputs found in
+    the folder are checked to be this job's (structure, composition, atom order, charge) before
+    they are used; the document records the settings the run used (its INCAR)."""
     def body(doc, folder: Path):
         if not _has_outputs(folder, job):
             extra = {"relax_cell": cell} if job == "relax" and cell is not None else {}
@@ -44,13 +54,14 @@ def vasp_body(job: str, atoms: Atoms, backend, charge: int = 0, cell: bool | Non
             backend.execute(folder, job)
         else:
             doc["data"]["parsed_existing_outputs"] = True
-        merge(doc, backend.parse(job, folder))
+        record_run(doc, backend.parse(job, folder, expected=atoms, charge=charge))
     return body
 
 
 def vasp_neb_body(initial: Atoms, final: Atoms, backend, n_images: int):
     """Job body for a VASP NEB: IDPP images between the given (relaxed) endpoints, the standard
-    00..NN+1 layout, climbing image (VTST), parsed barriers."""
+    00..NN+1 layout, climbing image (VTST), parsed barriers (image folders checked to hold the
+    endpoints' atoms, see :func:`pvatoms.calc.vasp_parse.parse_neb`)."""
     def body(doc, folder: Path):
         if not _has_outputs(folder, "neb"):
             images = [initial.copy()] + [initial.copy() for _ in range(n_images)] + [final.copy()]
@@ -59,5 +70,5 @@ def vasp_neb_body(initial: Atoms, final: Atoms, backend, n_images: int):
             backend.execute(folder, "neb")
         else:
             doc["data"]["parsed_existing_outputs"] = True
-        merge(doc, backend.parse("neb", folder))
+        record_run(doc, backend.parse("neb", folder, expected=(initial, final)))
     return body

@@ -15,10 +15,11 @@ from pvatoms.studies.specs import STUDIES, Study, load_study, study_from_dict
 
 def plan_study(study) -> StudyGraph:
     """The step graph of a study (a typed :class:`Study`, or a spec mapping)."""
-    from pvatoms.studies import band_edges, defects, neb, phonons, smoke
+    from pvatoms.studies import band_edges, boundary, defects, neb, phonons, smoke
     if isinstance(study, dict):
         study = study_from_dict(study)
-    planner = {"smoke": smoke, "defects": defects, "neb": neb, "phonons": phonons, "band-edges": band_edges}
+    planner = {"smoke": smoke, "defects": defects, "neb": neb, "phonons": phonons, "band-edges": band_edges,
+               "boundary": boundary}
     return planner[study.study].plan(study)
 
 

@@ -38,9 +38,14 @@ def dielectric_of(spec: dict | None):
         return spec["value"], spec.get("source", "spec")
     doc = read_result(spec["from"])
     eps = (doc.get("data") or {}).get("dielectric") or {}
-    if doc.get("status") != "completed" or eps.get("total") is None:
-        raise InputError(f"dielectric from {spec['from']}: not a completed dielectric result (need data.dielectric.total)")
-    return eps["total"], spec.get("source") or f"dielectric job {spec['from']} ({doc['level_of_theory']['label']})"
+    part = spec.get("part", "total")
+    if doc.get("status") != "completed" or not eps:
+        raise InputError(f"dielectric from {spec['from']}: not a completed dielectric result")
+    if eps.get(part) is None:
+        raise InputError(f"dielectric from {spec['from']}: its {part} ε was not computed ({eps.get('method')}); "
+                         "give the static ε with its source, or part: electronic to use ε∞ knowingly")
+    level = (doc.get("level_of_theory") or {}).get("label")
+    return eps[part], f"{spec.get('source')}; {eps.get('method')}, {level}"
 
 
 def defects_analysis(roles: dict, folder: Path, dielectric=None, site_counts=None, fermi=None, **_) -> dict:
@@ -114,8 +119,23 @@ def table_analysis(roles: dict, folder: Path, title: str = "Results") -> dict:
     return {"kind": "table", "schema": ANALYSIS_SCHEMA, "rows": rows, "files": {k: str(v) for k, v in paths.items()}}
 
 
+def boundary_analysis(roles: dict, folder: Path, **settings) -> dict:
+    """Band offsets of an RP / perovskite boundary by role (interface, perovskite_bulk, rp_bulk),
+    with SOC, region DOS and the convergence table (:func:`pvatoms.studies.boundary.boundary_analysis`)."""
+    from pvatoms.studies.boundary import boundary_analysis as run
+    return run(roles, folder, **settings)
+
+
+def boundary_structure(roles: dict, folder: Path, **settings) -> dict:
+    """A structure derived at run time from the relaxed bulks: an interface or a strained bulk
+    (:func:`pvatoms.studies.boundary.structure_node`); children take its ``structure``."""
+    from pvatoms.studies.boundary import structure_node
+    return structure_node(roles, folder, **settings)
+
+
 ANALYSES = {"defects": defects_analysis, "neb": neb_analysis, "band-edges": band_edges_analysis,
-            "phonons": phonons_analysis, "table": table_analysis}
+            "phonons": phonons_analysis, "table": table_analysis, "boundary": boundary_analysis,
+            "boundary-structure": boundary_structure}
 
 
 def roles_of(kind: str, roles: dict | None, settings: dict, parents: dict) -> dict:

@@ -81,6 +81,9 @@ class Structure:
         rattle, seed = data.pop("rattle", None), data.pop("seed", 0)
         if rattle is not None:
             rattle = _number(rattle, f"{where}.rattle", positive=False)
+            if rattle < 0:
+                raise InputError(f"{where}.rattle must be >= 0 Å (the standard deviation of the random displacements), "
+                                 f"got {rattle!r}")
         seed = _number(seed, f"{where}.seed", int, positive=False)
         if "file" in data:
             extra = sorted(set(data) - {"file"})
@@ -197,13 +200,16 @@ def dielectric_value(value, where: str = "dielectric"):
     if value is None:
         return None
     if isinstance(value, dict):
-        extra = sorted(set(value) - {"value", "from", "source"})
+        extra = sorted(set(value) - {"value", "from", "source", "part"})
         if extra or ("value" in value) == ("from" in value):
             raise InputError(f"{where}: give a number, a 3x3 tensor, {{value: ..., source: ...}} or "
                              f"{{from: FOLDER of a dielectric job}}; got {value!r}")
         if "value" in value:
             return {"value": dielectric_value(value["value"], where)["value"], "source": str(value.get("source", "spec"))}
-        return {"from": str(value["from"]), "source": str(value.get("source", f"dielectric job {value['from']}"))}
+        part = value.get("part", "total")
+        check_choice(f"{where}.part", part, ("total", "electronic"))
+        return {"from": str(value["from"]), "part": part,
+                "source": str(value.get("source", f"dielectric job {value['from']} ({part} ε)"))}
     if isinstance(value, (list, tuple)):
         flat = [x for row in value for x in (row if isinstance(row, (list, tuple)) else [row])]
         if len(flat) not in (3, 9) or (len(flat) == 9 and len(value) != 3):
@@ -373,8 +379,114 @@ class BandEdgeStudy(Study):
                 raise InputError(f"bands must be names such as vbm, cbm, vbm-1; got {b!r}")
 
 
+@dataclass
+class BoundaryModel:
+    """One RP / perovskite interface model of a boundary study (``models:`` entries)."""
+    rp_layers: int = 2            # RP blocks on the RP side
+    perovskite_layers: int = 4    # PbBr2 layers on the perovskite side
+    supercell: tuple = (1, 1)     # in-plane repeats
+    label: str | None = None      # default rp<M>-pv<K>
+
+
+@dataclass
+class BoundarySetting:
+    """One DFT setting of a boundary study (``settings:`` entries): in-plane k-mesh of the
+    interface cell (the bulks get the same k-point spacing), cut-off (eV) and other backend
+    settings; all statics of one setting use it."""
+    kpts_in_plane: tuple = (2, 2)
+    ecut: float | None = None     # eV; default the study's backend_settings (or the backend's)
+    backend_settings: dict = field(default_factory=dict)
+    label: str | None = None      # default k<n1>x<n2>-<ecut>
+
+
+@dataclass
+class BoundaryStudy(Study):
+    """RP Cs(n+1)Pb(n)Br(3n+1) / Pnma CsPbBr3 phase boundary (see :mod:`pvatoms.studies.boundary`):
+    bulk relaxations, strained bulks, interface relaxations (positions and the stacking length,
+    in-plane lattice fixed), statics with the same settings, band alignment by role and a
+    convergence table over ``models`` (thicknesses) and ``settings`` (k-mesh, cut-off).
+    ``strain_on``: the side that takes the other's in-plane lattice (``rp``: the RP is coherent
+    with the host perovskite; ``perovskite``; ``shared``: thickness-weighted). ``convergence``:
+    ``scan`` (every model at the first setting, every setting on the first model) or ``grid``
+    (all pairs). ``tolerance`` (eV): offsets within it of the reference case are converged;
+    ``fraction_tolerance`` the same for band-edge fractions. ``relax``: the bulk relaxations
+    (cell); ``interface_fmax``/``interface_steps`` the interface and strained-bulk relaxations.
+    The statics need GPAW (saved potential and wave functions)."""
+    rp_n: int = 1
+    axis: str = "b"
+    lattice: str = "pbe"
+    strain_on: str = "rp"
+    gap: float = 3.5              # Å, rock-salt CsBr spacing of the starting geometry
+    boundary_width: float = 2.5   # Å
+    models: list = field(default_factory=lambda: [{"rp_layers": 2, "perovskite_layers": 4}])
+    settings: list = field(default_factory=lambda: [{"kpts_in_plane": [2, 2]}])
+    convergence: str = "scan"
+    relax: dict | Relax | None = None
+    interface_fmax: float = 0.05  # eV/Å
+    interface_steps: int = 300
+    soc: bool = True
+    pdos: bool = True
+    tolerance: float = 0.05       # eV
+    fraction_tolerance: float = 0.05
+
+    def check(self) -> None:
+        super().check()
+        from pvatoms.build.rp import RP_N
+        from pvatoms.build.interface import STRAIN_ON
+        if self.backend != "gpaw":
+            raise InputError("boundary study: the statics need backend gpaw (saved potential and wave "
+                             "functions); relax with another backend through relax.backend")
+        if self.rp_n not in RP_N:
+            raise InputError(f"rp_n must be one of {RP_N}, got {self.rp_n!r}")
+        check_choice("axis", self.axis, ("a", "b", "c"))
+        check_choice("lattice", self.lattice, ("pbe", "experiment"))
+        check_choice("strain_on", self.strain_on, STRAIN_ON)
+        check_choice("convergence", self.convergence, ("scan", "grid"))
+        self.gap = _number(self.gap, "gap")
+        self.boundary_width = _number(self.boundary_width, "boundary_width", positive=False)
+        self.relax = Relax.from_dict(self.relax, "relax")
+        self.interface_fmax = _number(self.interface_fmax, "interface_fmax")
+        self.interface_steps = _number(self.interface_steps, "interface_steps", int)
+        self.tolerance = _number(self.tolerance, "tolerance")
+        self.fraction_tolerance = _number(self.fraction_tolerance, "fraction_tolerance")
+        for name in ("soc", "pdos"):
+            if not isinstance(getattr(self, name), bool):
+                raise InputError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if not self.models or not self.settings:
+            raise InputError("boundary study needs at least one entry in 'models' and in 'settings'")
+        models = []
+        for k, m in enumerate(self.models):
+            m = m if isinstance(m, BoundaryModel) else BoundaryModel(**_strict(BoundaryModel, m, f"models[{k}]"))
+            m.rp_layers = _number(m.rp_layers, f"models[{k}].rp_layers", int)
+            m.perovskite_layers = _number(m.perovskite_layers, f"models[{k}].perovskite_layers", int)
+            if not isinstance(m.supercell, (list, tuple)) or len(m.supercell) != 2:
+                raise InputError(f"models[{k}].supercell must be two in-plane repeats, got {m.supercell!r}")
+            m.supercell = tuple(_number(x, f"models[{k}].supercell", int) for x in m.supercell)
+            m.label = str(m.label or f"rp{m.rp_layers}-pv{m.perovskite_layers}"
+                          + ("" if m.supercell == (1, 1) else f"-{m.supercell[0]}x{m.supercell[1]}"))
+            models.append(m)
+        settings = []
+        for k, s in enumerate(self.settings):
+            s = s if isinstance(s, BoundarySetting) else BoundarySetting(**_strict(BoundarySetting, s, f"settings[{k}]"))
+            if not isinstance(s.kpts_in_plane, (list, tuple)) or len(s.kpts_in_plane) != 2:
+                raise InputError(f"settings[{k}].kpts_in_plane must be two integers, got {s.kpts_in_plane!r}")
+            s.kpts_in_plane = tuple(_number(x, f"settings[{k}].kpts_in_plane", int) for x in s.kpts_in_plane)
+            if s.ecut is not None:
+                s.ecut = _number(s.ecut, f"settings[{k}].ecut")
+            if not isinstance(s.backend_settings, dict):
+                raise InputError(f"settings[{k}].backend_settings must be a mapping")
+            ecut = s.ecut if s.ecut is not None else self.backend_settings.get("ecut")
+            s.label = str(s.label or f"k{s.kpts_in_plane[0]}x{s.kpts_in_plane[1]}" + (f"-{ecut:g}eV" if ecut else ""))
+            settings.append(s)
+        for what, items in (("models", models), ("settings", settings)):
+            labels = [x.label for x in items]
+            if len(set(labels)) != len(labels):
+                raise InputError(f"{what}: labels used twice: {labels}")
+        self.models, self.settings = models, settings
+
+
 STUDIES = {"smoke": SmokeStudy, "defects": DefectStudy, "neb": NebStudy, "phonons": PhononStudy,
-           "band-edges": BandEdgeStudy}
+           "band-edges": BandEdgeStudy, "boundary": BoundaryStudy}
 
 
 def study_from_dict(spec: dict, base: str | Path | None = None, folder=None) -> Study:

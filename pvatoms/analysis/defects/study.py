@@ -20,7 +20,7 @@ from pvatoms.analysis.chempots import (ChemicalPotentialLimits, chemical_potenti
 from pvatoms.analysis.defects.documents import MAX_CHANGES
 from pvatoms.analysis.defects.thermodynamics import DefectThermodynamics
 from pvatoms.errors import InputError
-from pvatoms.io import to_jsonable, write_json_atomic
+from pvatoms.io import StagedFolder, to_jsonable, write_json_atomic
 
 #: The analysis document, in the output folder.
 SUMMARY_FILE = "summary.json"
@@ -91,7 +91,21 @@ def analyse_defects(output, bulk: dict, defects, phases=(), host: dict | None = 
     ``level_of_theory`` (e.g. ``PBE//PBE``), ``files.pymatgen_defect_entries`` (every defect as a
     pymatgen-analysis-defects ``DefectEntry`` JSON, see :mod:`.interop`) and, with ``temperature``,
     ``fermi_level`` (per limit).
+
+    Nothing is written unless the whole analysis succeeds: the files are made in a staging
+    folder next to ``output`` and moved into it at the end (:class:`pvatoms.io.StagedFolder`), so
+    a refusal (backends that may not be mixed, say) leaves ``output`` as it was.
     """
+    options = dict(locals())                  # every parameter but the output folder, by name
+    del options["output"]
+    with StagedFolder(output) as stage:
+        return _analyse_into(stage.path, **options)
+
+
+def _analyse_into(outdir: Path, bulk, defects, phases, host, chempots, dielectric, correction, vbm, band_gap,
+                  fermi_level, temperature, effective_masses, max_changes, elements, site_counts=None,
+                  quench_temperature=None) -> dict:
+    """:func:`analyse_defects` writing into ``outdir`` (the staging folder)."""
     if bulk is None:
         raise InputError("missing bulk reference: give the result document of the perfect supercell")
     defects = list(defects or [])
@@ -102,7 +116,6 @@ def analyse_defects(output, bulk: dict, defects, phases=(), host: dict | None = 
         raise InputError("the self-consistent Fermi level at a temperature needs effective_masses "
                          "(electron, hole; units of m_e)")
     host = bulk if host is None else host
-    outdir = Path(output)
 
     doc = {"kind": "defects", "schema": ANALYSIS_SCHEMA, "backend": bulk.get("backend"),
            "bulk": bulk.get("_label"), "host": host.get("_label"),

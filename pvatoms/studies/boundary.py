@@ -1,0 +1,516 @@
+"""The boundary study: band offsets of the RP / Pnma CsPbBr3 phase boundary, with convergence.
+
+Graph (labels; ``<g>`` an in-plane group: one for ``strain_on`` rp/perovskite, one per model when
+the strain is shared; ``<m>`` a model, ``<s>`` a setting)::
+
+    rp-bulk-relax, pv-bulk-relax                 bulk relaxations (cell and positions), first
+    <side>-strained-structure<g>  (analysis)     the relaxed bulk at the interface's in-plane lattice
+      -> <side>-strained-relax<g>                positions + length along the stacking normal
+    <m>-structure  (analysis)                    the interface built from the relaxed bulks
+      -> <m>-relax                               positions + stacking length, in-plane fixed
+    pv-static-<s><g>, rp-static-<s><g>, <m>-static-<s>     statics, same settings per <s>
+    boundary  (analysis, kind "boundary")        alignment per case, SOC, region DOS, fractions,
+                                                 the convergence table and the verdict
+
+Strain bookkeeping: the in-plane lattice of the interface is that of the relaxed bulk of the side
+that does not take the strain (``strain_on``), so each side's strain is referenced to its own
+relaxed bulk; each bulk reference of the lineup is that bulk at the interface's in-plane lattice
+with its stacking length relaxed (Van de Walle's strained bulk). The perovskite side keeps the
+relaxed Pnma stacking length as the start of the interface relaxation.
+
+k-points: each setting gives the in-plane mesh of the 1x1 interface cell; every cell of that
+setting gets the same spacing (``n_i = ceil(|b_i| / Δk)``, ``b_i`` its reciprocal vectors), so the
+bulks sample what the interface samples. Statics converge all bands (SOC uses them) and keep the
+wave functions (``static.gpw``) for SOC, region DOS and band-edge densities, done in the analysis.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+
+from pvatoms.analysis import ANALYSIS_SCHEMA
+from pvatoms.errors import InputError
+from pvatoms.schema import atoms_from_dict, atoms_to_dict, read_result
+from pvatoms.studies.graph import Analysis, Source, Step, StudyGraph
+from pvatoms.studies.specs import BoundaryStudy, as_spec
+
+SIDES = ("rp", "perovskite")
+SHORT = {"rp": "rp", "perovskite": "pv"}
+#: default SCF convergence of the statics: every band (the SOC basis) converged
+STATIC_CONVERGENCE = {"bands": "all"}
+
+
+# ---------------------------------------------------------------- geometry
+
+def rotation_to_z(normal) -> np.ndarray | None:
+    """Rotation matrix taking ``normal`` to +z (Rodrigues), or None when the normal already lies
+    along a Cartesian axis (then nothing is rotated)."""
+    n = np.asarray(normal, float) / np.linalg.norm(normal)
+    if np.max(np.abs(n)) > 1 - 1e-8:
+        return None
+    z = np.array([0.0, 0.0, 1.0])
+    k = np.cross(n, z)
+    s, c = np.linalg.norm(k), float(n @ z)
+    k /= s
+    K = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
+    return np.eye(3) + s * K + (1 - c) * K @ K
+
+
+def to_frame(atoms: Atoms, normal) -> Atoms:
+    """``atoms`` rotated so that the stacking ``normal`` is a Cartesian axis (a cell mask can then
+    fix the in-plane lattice); unchanged for the b-axis stacking, whose normal is y already."""
+    R = rotation_to_z(normal)
+    if R is None:
+        return atoms
+    out = atoms.copy()
+    out.set_cell(np.asarray(atoms.cell) @ R.T, scale_atoms=False)
+    out.positions = atoms.positions @ R.T
+    return out
+
+
+def cell_mask(normal) -> list:
+    """Voigt mask (xx, yy, zz, yz, xz, xy) relaxing only the length along a Cartesian ``normal``."""
+    n = np.abs(np.asarray(normal, float))
+    i = int(np.argmax(n))
+    if n[i] < 1 - 1e-6:
+        raise InputError(f"stacking normal {np.round(normal, 4).tolist()} is not a Cartesian axis: rotate the cell first")
+    return [int(j == i) for j in range(6)]
+
+
+def normal_of(u, v) -> np.ndarray:
+    n = np.cross(u, v)
+    return n / np.linalg.norm(n)
+
+
+def deform(atoms: Atoms, u, v, su: float, sv: float, t: float = 1.0) -> Atoms:
+    """``atoms`` stretched by ``su``/``sv`` along the in-plane vectors ``u``/``v`` and by ``t``
+    along their normal (a linear map of cell and positions; fractional coordinates kept)."""
+    u, v = np.asarray(u, float), np.asarray(v, float)
+    n = normal_of(u, v)
+    B = np.column_stack([u, v, n])
+    M = np.column_stack([su * u, sv * v, t * n]) @ np.linalg.inv(B)
+    out = atoms.copy()
+    out.set_cell(np.asarray(atoms.cell) @ M.T, scale_atoms=True)
+    return out
+
+
+def pnma_vectors(pnma: Atoms, axis: str) -> np.ndarray:
+    """Rows: the interface's in-plane vectors u, v and the stacking vector w in a Pnma cell."""
+    from pvatoms.build.stacking import PNMA_STACKING
+    return PNMA_STACKING[axis] @ np.asarray(pnma.cell)
+
+
+def mesh(atoms: Atoms, dk: float) -> tuple:
+    """Γ-centred mesh with spacing ``dk`` (Å⁻¹, no 2π) along every reciprocal vector."""
+    recip = np.linalg.norm(np.linalg.inv(np.asarray(atoms.cell, float)).T, axis=1)
+    return tuple(max(1, math.ceil(b / dk - 0.05)) for b in recip)
+
+
+def bulk_structures(study: BoundaryStudy) -> dict:
+    """Starting structures of the two bulks, in the frame where the stacking normal is Cartesian:
+    ``perovskite`` (Pnma, 20 atoms) and ``rp`` (two n-layer blocks cut from the same Pnma
+    framework, so that its in-plane cell is the interface's)."""
+    from pvatoms.build import cspbbr3
+    from pvatoms.build.stacking import Block, pnma_framework, stack_blocks
+    pnma = cspbbr3("pnma", study.lattice)
+    fw = pnma_framework(pnma, study.axis)
+    rp = stack_blocks(fw, [Block(study.rp_n, "rp"), Block(study.rp_n, "rp")], gap=study.gap)
+    n = fw.normal
+    pv = pnma.copy()
+    pv.arrays["region"] = np.array(["perovskite"] * len(pv), dtype="<U16")
+    return {"perovskite": to_frame(pv, n), "rp": to_frame(rp, n), "normal": n}
+
+
+def in_plane_targets(pv: Atoms, rp: Atoms, axis: str, strain_on: str, t_rp: float) -> dict:
+    """In-plane lengths (Å) of the relaxed bulks along the interface's u, v and the target the
+    interface takes; the strain (target / own - 1) of each side."""
+    u_pv, v_pv, _ = np.linalg.norm(pnma_vectors(pv, axis), axis=1)
+    u_rp, v_rp = np.linalg.norm(np.asarray(rp.cell)[:2], axis=1)
+    f = {"rp": 0.0, "perovskite": 1.0, "shared": t_rp}[strain_on]
+    target = ((1 - f) * u_pv + f * u_rp, (1 - f) * v_pv + f * v_rp)
+    own = {"perovskite": (u_pv, v_pv), "rp": (u_rp, v_rp)}
+    return {"target": [float(x) for x in target], "own": {k: [float(x) for x in v] for k, v in own.items()},
+            "strain": {k: {"u": target[0] / v[0] - 1, "v": target[1] / v[1] - 1} for k, v in own.items()},
+            "strain_on": strain_on, "rp_thickness_fraction": t_rp}
+
+
+def _t_rp(rp_n: int, model: dict | None) -> float:
+    if not model:
+        return 0.0
+    m, k = int(model["rp_layers"]), int(model["perovskite_layers"])
+    return m * rp_n / (m * rp_n + k)
+
+
+# ---------------------------------------------------------------- run-time structure nodes
+
+def structure_node(roles: dict, folder: Path, make: str, rp_n: int = 1, axis: str = "b", lattice: str = "pbe",
+                   strain_on: str = "rp", gap: float = 3.5, boundary_width: float = 2.5, side: str | None = None,
+                   model: dict | None = None, **_) -> dict:
+    """A structure derived at run time from the relaxed bulks (analysis kind ``boundary-structure``):
+    ``make='interface'`` (the model's interface at the target in-plane lattice) or ``'strained'``
+    (bulk ``side`` at that lattice). Returns a document with ``structure`` and the strain record."""
+    from pvatoms.build import cspbbr3, rp_interface
+    got = {}
+    for role in ("perovskite_bulk", "rp_bulk"):
+        items = [r for r in roles.get(role, []) if r.get("status") == "completed"]
+        if not items:
+            raise RuntimeError(f"the {role.replace('_', ' ')} relaxation did not finish: no structure to build")
+        got[role] = atoms_from_dict(items[0]["structure"])
+    pv, rp = got["perovskite_bulk"], got["rp_bulk"]
+    info = in_plane_targets(pv, rp, axis, strain_on, _t_rp(rp_n, model))
+    tu, tv = info["target"]
+    if make == "strained":
+        if side not in SIDES:
+            raise InputError(f"strained bulk side must be one of {SIDES}, got {side!r}")
+        bulk = pv if side == "perovskite" else rp
+        vec = pnma_vectors(bulk, axis) if side == "perovskite" else np.asarray(bulk.cell)
+        ou, ov = info["own"][side]
+        atoms = deform(bulk, vec[0], vec[1], tu / ou, tv / ov)
+        atoms.arrays["region"] = np.array([side] * len(atoms), dtype="<U16")
+        normal = normal_of(vec[0], vec[1])
+    elif make == "interface":
+        if not model:
+            raise InputError("an interface structure needs its model (rp_layers, perovskite_layers)")
+        reps = tuple(model.get("supercell") or (1, 1))
+        atoms = rp_interface(rp_n=rp_n, rp_layers=int(model["rp_layers"]),
+                             perovskite_layers=int(model["perovskite_layers"]), axis=axis, lattice=lattice,
+                             strain_on="rp", gap=gap, boundary_width=boundary_width, supercell=reps)
+        ref = cspbbr3("pnma", lattice)
+        w_rel = np.linalg.norm(pnma_vectors(pv, axis)[2]) / np.linalg.norm(pnma_vectors(ref, axis)[2])
+        cell = np.asarray(atoms.cell)
+        u0, v0 = np.linalg.norm(cell[0]) / reps[0], np.linalg.norm(cell[1]) / reps[1]
+        normal = normal_of(cell[0], cell[1])
+        atoms = to_frame(deform(atoms, cell[0], cell[1], tu / u0, tv / v0, w_rel), normal)
+        info["stacking_scale"] = float(w_rel)
+        info["interface_builder"] = atoms.info.get("interface")
+        normal = normal_of(np.asarray(atoms.cell)[0], np.asarray(atoms.cell)[1])
+    else:
+        raise InputError(f"make must be 'interface' or 'strained', got {make!r}")
+    return {"kind": "boundary-structure", "schema": ANALYSIS_SCHEMA, "make": make, "side": side,
+            "model": model, "structure": atoms_to_dict(atoms), "natoms": len(atoms),
+            "stacking_normal": np.round(normal, 10).tolist(), "in_plane": info,
+            "references": {"perovskite": roles["perovskite_bulk"][0]["label"], "rp": roles["rp_bulk"][0]["label"]}}
+
+
+# ---------------------------------------------------------------- the plan
+
+def plan(study: BoundaryStudy) -> StudyGraph:
+    """The step graph of a boundary study (see the module docstring)."""
+    bulks = bulk_structures(study)
+    normal = bulks["normal"]
+    mask = cell_mask([0.0, 0.0, 1.0] if rotation_to_z(normal) is not None else normal)
+    rbackend, rsettings = study.relax_backend(study.relax)
+    first = study.settings[0]
+    probe = _interface_probe(study, study.models[0])
+    dk0 = _dk(probe, study.models[0], first)
+    if rbackend == "gpaw" and not {"kpts", "kpoint_density"} & set(rsettings):
+        rsettings = {**rsettings, "kpts": None}           # filled per structure below
+    steps, analyses, notes = [], [], []
+
+    def relax_settings(atoms):
+        out = dict(rsettings)
+        if "kpts" in out and out["kpts"] is None:
+            out["kpts"] = list(mesh(atoms, dk0))     # the first setting's spacing
+        return out
+
+    sides_strained = {"rp": ["rp"], "perovskite": ["perovskite"], "shared": ["rp", "perovskite"]}[study.strain_on]
+    for side, label in (("rp", "rp-bulk-relax"), ("perovskite", "pv-bulk-relax")):
+        atoms = bulks[side]
+        steps.append(Step(label, "relax", rbackend, {"structure": Source.given(atoms)}, relax_settings(atoms),
+                          study.relax.job_settings(), priority=10))
+    common = {"rp_n": study.rp_n, "axis": study.axis, "lattice": study.lattice, "strain_on": study.strain_on,
+              "gap": study.gap, "boundary_width": study.boundary_width}
+    bulk_roles = {"perovskite_bulk": ["pv-bulk-relax"], "rp_bulk": ["rp-bulk-relax"]}
+    iface_relax = {"cell": True, "cell_mask": mask, "fmax": study.interface_fmax, "steps": study.interface_steps}
+    groups = {}                                             # in-plane group -> {side: relaxed label}
+    for m in study.models:
+        g = f"-{m.label}" if study.strain_on == "shared" else ""
+        if g in groups:
+            continue
+        groups[g] = {"rp": "rp-bulk-relax", "perovskite": "pv-bulk-relax"}
+        for side in sides_strained:
+            node = f"{SHORT[side]}-strained-structure{g}"
+            analyses.append(Analysis(node, "boundary-structure", dict(bulk_roles),
+                                     {**common, "make": "strained", "side": side,
+                                      "model": _model_dict(m) if g else None}))
+            relax = f"{SHORT[side]}-strained-relax{g}"
+            steps.append(Step(relax, "relax", rbackend, {"structure": Source.from_parent(node)},
+                              relax_settings(bulks[side]), dict(iface_relax), parents=[node], priority=5))
+            groups[g][side] = relax
+    cases = _cases(study)
+    for m in study.models:
+        node = f"{m.label}-structure"
+        analyses.append(Analysis(node, "boundary-structure", dict(bulk_roles),
+                                 {**common, "make": "interface", "model": _model_dict(m)}))
+        steps.append(Step(f"{m.label}-relax", "relax", rbackend, {"structure": Source.from_parent(node)},
+                          relax_settings(_interface_probe(study, m)), dict(iface_relax), parents=[node], priority=5))
+    roles = {"interface": [], "perovskite_bulk": [], "rp_bulk": [], "structures": []}
+    rows, made = [], set()
+    for m, s in cases:
+        g = f"-{m.label}" if study.strain_on == "shared" else ""
+        probe = _interface_probe(study, m)
+        dk = _dk(probe, m, s)
+        labels = {"interface": f"{m.label}-static-{s.label}"}
+        todo = [("interface", labels["interface"], f"{m.label}-relax", _interface_mesh(probe, m, s, dk))]
+        for side in SIDES:
+            lab = f"{SHORT[side]}-static-{s.label}{g}"
+            labels[f"{side}_bulk"] = lab
+            todo.append((f"{side}_bulk", lab, groups[g][side], mesh(bulks[side], dk)))
+        for role, lab, parent, kpts in todo:
+            if lab in made:
+                continue
+            made.add(lab)
+            steps.append(Step(lab, "static", study.backend, {"structure": Source.from_parent(parent)},
+                              _static_settings(study, s, kpts), {"write_gpw": True}, parents=[parent]))
+            roles[role].append(lab)
+        roles["structures"].append(f"{m.label}-structure")
+        rows.append({"case": f"{m.label}@{s.label}", "model": m.label, "setting": s.label,
+                     "rp_layers": m.rp_layers, "perovskite_layers": m.perovskite_layers,
+                     "supercell": list(m.supercell), "kpts_in_plane": list(s.kpts_in_plane),
+                     "ecut": s.ecut if s.ecut is not None else study.backend_settings.get("ecut"),
+                     "interface": labels["interface"], "perovskite_bulk": labels["perovskite_bulk"],
+                     "rp_bulk": labels["rp_bulk"], "structure": f"{m.label}-structure",
+                     "model_index": study.models.index(m), "setting_index": study.settings.index(s)})
+    roles["structures"] = sorted(set(roles["structures"]))
+    analyses.append(Analysis("boundary", "boundary", roles,
+                             {"cases": rows, "rp_n": study.rp_n, "axis": study.axis, "soc": study.soc, "pdos": study.pdos,
+                              "tolerance": study.tolerance, "fraction_tolerance": study.fraction_tolerance,
+                              "convergence": study.convergence}))
+    if rbackend != study.backend:
+        notes.append(f"geometries relaxed with {rbackend}, statics with {study.backend}: level of theory "
+                     f"{study.backend.upper()}//{rbackend}")
+    return StudyGraph("boundary", study.name, study.run_folder(), steps, analyses, notes=notes, spec=as_spec(study))
+
+
+def _model_dict(m) -> dict:
+    return {"rp_layers": m.rp_layers, "perovskite_layers": m.perovskite_layers, "supercell": list(m.supercell),
+            "label": m.label}
+
+
+def _interface_probe(study, m) -> Atoms:
+    """The model's interface at the reference lattice (plan time: sizes and k-meshes only)."""
+    from pvatoms.build import rp_interface
+    atoms = rp_interface(rp_n=study.rp_n, rp_layers=m.rp_layers, perovskite_layers=m.perovskite_layers,
+                         axis=study.axis, lattice=study.lattice, gap=study.gap,
+                         boundary_width=study.boundary_width, supercell=m.supercell)
+    cell = np.asarray(atoms.cell)
+    return to_frame(atoms, normal_of(cell[0], cell[1]))
+
+
+def _dk(probe: Atoms, m, s) -> float:
+    """k spacing (Å⁻¹, no 2π) of setting ``s``: that of the in-plane mesh of the 1x1 interface
+    cell (the coarser of its two directions, so a square-ish cell keeps n1 x n2)."""
+    recip = np.linalg.norm(np.linalg.inv(np.asarray(probe.cell, float)).T, axis=1)
+    return float(max(recip[0] * m.supercell[0] / s.kpts_in_plane[0], recip[1] * m.supercell[1] / s.kpts_in_plane[1]))
+
+
+def _interface_mesh(probe: Atoms, m, s, dk: float) -> tuple:
+    """The interface's mesh: the setting's in-plane counts (divided by the in-plane repeats) and
+    the common spacing along the stacking vector."""
+    n1, n2 = (max(1, math.ceil(n / r)) for n, r in zip(s.kpts_in_plane, m.supercell))
+    return (n1, n2, mesh(probe, dk)[2])
+
+
+def _static_settings(study, s, kpts) -> dict:
+    out = {k: v for k, v in study.backend_settings.items() if k not in ("kpts", "kpoint_density")}
+    out.update(s.backend_settings)
+    if s.ecut is not None:
+        out["ecut"] = s.ecut
+    out.setdefault("convergence", dict(STATIC_CONVERGENCE))
+    out["kpts"] = list(kpts)
+    return out
+
+
+def _cases(study) -> list:
+    """(model, setting) pairs: ``scan`` every model at the first setting and every setting on the
+    first model; ``grid`` all pairs."""
+    if study.convergence == "grid":
+        return [(m, s) for m in study.models for s in study.settings]
+    out = [(m, study.settings[0]) for m in study.models]
+    out += [(study.models[0], s) for s in study.settings[1:]]
+    return out
+
+
+# ---------------------------------------------------------------- the analysis
+
+def _folder(by_label: dict, label: str) -> str | None:
+    r = by_label.get(label)
+    return r["folder"] if r and r.get("status") == "completed" else None
+
+
+def interface_state_analysis(folder, labels, pdos_output=None, pdos: bool = True) -> dict:
+    """Band-edge fractions per region (PBE, from the interface's ``static.gpw``) and, with
+    ``pdos``, the region-projected DOS with its local band edges."""
+    from pvatoms.analysis.localization import analyse_densities
+    from pvatoms.analysis.pdos import analyse_region_dos
+    from pvatoms.calc.gpaw_dos import load_calculator, state_weights, write_projections
+    from pvatoms.jobs.band_edges import band_edge_densities
+    doc = read_result(folder)
+    gpw = Path(folder) / ((doc.get("files") or {}).get("gpw") or "static.gpw")
+    calc = load_calculator(gpw)
+    atoms = atoms_from_dict(doc["structure"])
+    dens = analyse_densities(atoms, band_edge_densities(calc), labels=labels, axis=2)
+    out = {"fractions": {st: dens["states"][st]["region_fractions"] for st in dens["states"]},
+           "statement": dens.get("statement")}
+    if pdos:
+        proj = state_weights(calc)
+        if pdos_output is not None:
+            write_projections(Path(pdos_output) / "projections.npz", proj)
+        out["pdos"] = analyse_region_dos(proj, labels, pdos_output, reference=(doc.get("band_edges") or {}).get("vbm"),
+                                         label=f"{doc.get('_label')} region DOS")
+    return out
+
+
+def bulk_periods(pv_doc: dict, rp_doc: dict, axis: str) -> dict:
+    """Stacking periods (Å along the normal) of the two sides from their bulk references (at the
+    interface's strain state): one octahedral layer of the Pnma cell (half its stacking vector),
+    one block plus rock-salt layer of the RP cell (half its third vector: two blocks)."""
+    pv, rp = atoms_from_dict(pv_doc["structure"]), atoms_from_dict(rp_doc["structure"])
+    vec = pnma_vectors(pv, axis)
+    n_pv = normal_of(vec[0], vec[1])
+    cell = np.asarray(rp.cell)
+    n_rp = normal_of(cell[0], cell[1])
+    return {"perovskite": float(abs(vec[2] @ n_pv) / 2), "rp": float(abs(cell[2] @ n_rp) / 2)}
+
+
+def _case(c: dict, by_label: dict, out: Path, axis: str, soc: bool, pdos: bool) -> dict:
+    from pvatoms.analysis.alignment import analyse_alignment
+    from pvatoms.calc.soc import soc_for_result
+    row = {k: c[k] for k in ("case", "model", "setting", "rp_layers", "perovskite_layers", "kpts_in_plane", "ecut")}
+    folders = {k: _folder(by_label, c[k]) for k in ("interface", "perovskite_bulk", "rp_bulk")}
+    missing = [c[k] for k, f in folders.items() if f is None]
+    if missing:
+        return {**row, "status": "missing", "missing": missing}
+    where = out / c["case"].replace("@", "_")
+    res = {**row, "status": "completed"}
+    periods = c.get("periods") or bulk_periods(read_result(folders["perovskite_bulk"]),
+                                               read_result(folders["rp_bulk"]), axis)
+    res["periods"] = periods
+    res["alignment"] = analyse_alignment(folders["interface"], folders["perovskite_bulk"], folders["rp_bulk"],
+                                         where / "alignment-pbe", periods=periods, label=f"{c['case']} PBE")
+    if soc:
+        for k in ("perovskite_bulk", "rp_bulk"):
+            soc_for_result(folders[k])
+        res["alignment_soc"] = analyse_alignment(folders["interface"], folders["perovskite_bulk"], folders["rp_bulk"],
+                                                 where / "alignment-soc", periods=periods, soc=True,
+                                                 label=f"{c['case']} PBE+SOC")
+    idoc = read_result(folders["interface"])
+    labels = np.asarray(idoc["structure"]["arrays"]["region"]).astype(str)
+    if (idoc.get("files") or {}).get("gpw"):
+        res["states"] = interface_state_analysis(folders["interface"], labels, where / "pdos", pdos)
+    else:
+        res["states"] = None
+        res["notes"] = ["the interface static kept no wave functions (write_gpw): no band-edge fractions, no region DOS"]
+    res["natoms"] = len(labels)
+    node = by_label.get(c["structure"]) or {}
+    path = Path(node.get("folder") or "") / "analysis.json"
+    if node.get("folder") and path.is_file():
+        from pvatoms.io import read_json
+        res["in_plane"] = read_json(path).get("in_plane")
+    return res
+
+
+def _numbers(res: dict) -> dict:
+    """The numbers of one case that the convergence table compares."""
+    best = res.get("alignment_soc") or res["alignment"]
+    fr = (res.get("states") or {}).get("fractions") or {}
+    out = {"dV (eV)": res["alignment"]["potential_step"], "VBO (eV)": best["vbo"], "CBO (eV)": best["cbo"],
+           "VBO PBE (eV)": res["alignment"]["vbo"], "CBO PBE (eV)": res["alignment"]["cbo"],
+           "lineup ± (eV)": best["uncertainty"], "verdict": best["verdict"]["verdict"],
+           "margin (eV)": best["verdict"]["margin"],
+           "f_CBM(rp)": (fr.get("cbm") or {}).get("rp"), "f_VBM(perovskite)": (fr.get("vbm") or {}).get("perovskite")}
+    p = (res.get("states") or {}).get("pdos")
+    if p:
+        e = p["local_edges"]
+        for edge, key in (("vbm", "PDOS VBO (eV)"), ("cbm", "PDOS CBO (eV)")):
+            a, b = e.get("rp", {}), e.get("perovskite", {})
+            if a.get(edge) is None or b.get(edge) is None:
+                out[key] = None
+            elif a.get(f"{edge}_state") == b.get(f"{edge}_state"):
+                out[key] = "shared"             # one state is the edge of both sides: thin cell
+            else:
+                out[key] = a[edge] - b[edge]
+        out["DOS sum rule"] = p["sum_rule"]["max_error"]
+    return out
+
+
+def convergence_table(results: list, tolerance: float, fraction_tolerance: float) -> tuple[list, dict]:
+    """Rows (one per finished case) with each number and ``converged``: within ``tolerance`` (eV;
+    ``fraction_tolerance`` for fractions) of the reference of its series — the thickest model
+    (series ``thickness``, at the first setting) or the last setting (series ``settings``, on
+    the first model); and the per-series spreads (eV) between the last two members."""
+    done = [r for r in results if r["status"] == "completed"]
+    for r in done:
+        r["numbers"] = _numbers(r)
+    series = {"thickness": sorted([r for r in done if r["setting_index"] == 0], key=lambda r: r["model_index"]),
+              "settings": sorted([r for r in done if r["model_index"] == 0], key=lambda r: r["setting_index"])}
+    spreads, rows = {}, []
+    for name, items in series.items():
+        if len(items) >= 2:
+            a, b = items[-2]["numbers"], items[-1]["numbers"]
+            spreads[name] = max(abs(a[k] - b[k]) for k in ("VBO (eV)", "CBO (eV)"))
+    for r in done:
+        row = {"case": r["case"], "atoms": r["natoms"], "RP blocks": r["rp_layers"],
+               "PbBr2 layers": r["perovskite_layers"], "k in-plane": "x".join(map(str, r["kpts_in_plane"])),
+               "ecut (eV)": r["ecut"], **r["numbers"]}
+        for name, items in series.items():
+            if r in items and len(items) >= 2:
+                ref = items[-1]["numbers"]
+                if r is items[-1]:
+                    row[f"converged ({name})"] = "reference"
+                    continue
+                ok = all(abs(r["numbers"][k] - ref[k]) <= tolerance for k in ("VBO (eV)", "CBO (eV)"))
+                for k in ("f_CBM(rp)", "f_VBM(perovskite)"):
+                    if r["numbers"].get(k) is not None and ref.get(k) is not None:
+                        ok = ok and abs(r["numbers"][k] - ref[k]) <= fraction_tolerance
+                row[f"converged ({name})"] = "yes" if ok else "no"
+        rows.append(row)
+    return rows, spreads
+
+
+def analyse_cases(by_label: dict, folder: Path, cases: list, axis: str = "b", soc: bool = True, pdos: bool = True,
+                  tolerance: float = 0.05, fraction_tolerance: float = 0.05) -> dict:
+    """The ``boundary`` analysis document: every case, the convergence table
+    (``convergence.{csv,md,tex}``) and the verdict of the reference case (thickest model, first
+    setting; its uncertainty: the lineup's and the convergence spreads in quadrature)."""
+    from pvatoms.analysis.alignment import classify
+    from pvatoms.analysis.tables import write_table
+    results = [_case(c, by_label, folder, axis, soc, pdos) | {"model_index": c["model_index"],
+                                                              "setting_index": c["setting_index"]} for c in cases]
+    rows, spreads = convergence_table(results, tolerance, fraction_tolerance)
+    done = [r for r in results if r["status"] == "completed"]
+    if not done:
+        raise RuntimeError("no boundary case finished: no offsets")
+    files = {"table": {k: str(v) for k, v in write_table(
+        rows, folder / "convergence", caption="RP / perovskite band offsets vs model thickness and DFT settings "
+        f"(converged: within {tolerance:g} eV of the reference)", label="tab:boundary-convergence").items()}}
+    ref = max((r for r in done if r["setting_index"] == 0), key=lambda r: r["model_index"], default=done[0])
+    best = ref.get("alignment_soc") or ref["alignment"]
+    conv = math.sqrt(sum(x * x for x in spreads.values()))
+    unc = math.sqrt(best["uncertainty"] ** 2 + conv ** 2)
+    al = best["offsets"]["aligned"]
+    verdict = classify(al["rp"]["vbm"], al["rp"]["cbm"], al["perovskite"]["vbm"], al["perovskite"]["cbm"], unc)
+    verdict["uncertainty_parts"] = {"lineup": best["uncertainty"], "convergence": spreads}
+    untested = [k for k in ("thickness", "settings") if k not in spreads]
+    notes = [f"convergence with {k} not tested (one entry)" for k in untested]
+    return {"kind": "boundary", "schema": ANALYSIS_SCHEMA, "reference_case": ref["case"], "edges": best["edges"],
+            "verdict": verdict, "statement": f"{ref['case']} ({best['edges']} edges): {verdict['statement']}",
+            "rows": rows, "spreads": spreads, "tolerance": tolerance, "fraction_tolerance": fraction_tolerance,
+            "cases": results, "notes": notes, "files": files,
+            "skipped_unfinished": sorted(m for r in results for m in r.get("missing", []))}
+
+
+def boundary_analysis(roles: dict, folder: Path, cases=(), axis: str = "b", soc: bool = True, pdos: bool = True,
+                      tolerance: float = 0.05, fraction_tolerance: float = 0.05, **_) -> dict:
+    """The analysis of kind ``boundary`` (see :func:`analyse_cases`) from the parents by role."""
+    by_label = {r["label"]: r for items in roles.values() for r in items}
+    return analyse_cases(by_label, Path(folder), list(cases), axis=axis, soc=soc, pdos=pdos,
+                         tolerance=tolerance, fraction_tolerance=fraction_tolerance)
+
+
+__all__ = ["plan", "structure_node", "boundary_analysis", "analyse_cases", "convergence_table", "bulk_structures",
+           "in_plane_targets", "deform", "cell_mask", "to_frame", "mesh", "rotation_to_z", "interface_state_analysis"]

@@ -1,0 +1,206 @@
+"""The boundary study: spec, plan (steps, roles, strain groups, cell masks, k-meshes), the
+run-time structures built from relaxed bulks, a masked interface relaxation through the local
+runner (CHGNet), and the convergence table on synthetic results."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from ase import Atoms
+
+from pvatoms.errors import InputError
+from pvatoms.studies import plan_study, study_from_dict
+
+BASE = {"study": "boundary", "name": "b", "backend": "gpaw", "backend_settings": {"ecut": 300}}
+
+
+def spec(**kw):
+    return {**BASE, **kw}
+
+
+def test_spec_defaults_and_refusals():
+    s = study_from_dict(spec())
+    assert (s.rp_n, s.axis, s.strain_on, s.convergence, s.soc, s.pdos) == (1, "b", "rp", "scan", True, True)
+    assert [m.label for m in s.models] == ["rp2-pv4"] and [x.label for x in s.settings] == ["k2x2-300eV"]
+    assert s.relax.cell is True
+    with pytest.raises(InputError, match="backend gpaw"):
+        study_from_dict(spec(backend="chgnet"))
+    with pytest.raises(InputError, match="unknown key"):
+        study_from_dict(spec(models=[{"rp_layer": 2}]))
+    with pytest.raises(InputError, match="used twice"):
+        study_from_dict(spec(models=[{"rp_layers": 2}, {"rp_layers": 2}]))
+    with pytest.raises(InputError, match="strain_on"):
+        study_from_dict(spec(strain_on="both"))
+
+
+def test_plan_scans_thickness_and_settings_with_consistent_meshes():
+    g = plan_study(spec(relax={"backend": "chgnet", "fmax": 0.05},
+                        models=[{"rp_layers": 1, "perovskite_layers": 3}, {"rp_layers": 2, "perovskite_layers": 4}],
+                        settings=[{"kpts_in_plane": [2, 2]}, {"kpts_in_plane": [3, 3], "ecut": 400}]))
+    steps = {s.label: s for s in g.steps}
+    assert [s.label for s in g.steps[:2]] == ["rp-bulk-relax", "pv-bulk-relax"]
+    assert steps["rp-bulk-relax"].job_settings["cell"] is True and "cell_mask" not in steps["rp-bulk-relax"].job_settings
+    # the RP side takes the perovskite's lattice: one strained RP bulk, relaxed along the normal (y)
+    assert steps["rp-strained-relax"].job_settings["cell_mask"] == [0, 1, 0, 0, 0, 0]
+    assert steps["rp-strained-relax"].inputs["structure"].parent == "rp-strained-structure"
+    assert steps["rp2-pv4-relax"].job_settings == {"cell": True, "cell_mask": [0, 1, 0, 0, 0, 0], "fmax": 0.05,
+                                                   "steps": 300}
+    statics = sorted(x for x in steps if "-static-" in x)
+    assert statics == ["pv-static-k2x2-300eV", "pv-static-k3x3-400eV", "rp-static-k2x2-300eV", "rp-static-k3x3-400eV",
+                       "rp1-pv3-static-k2x2-300eV", "rp1-pv3-static-k3x3-400eV", "rp2-pv4-static-k2x2-300eV"]
+    assert steps["rp2-pv4-static-k2x2-300eV"].backend_settings["kpts"] == [2, 2, 1]
+    assert steps["pv-static-k2x2-300eV"].backend_settings["kpts"] == [2, 2, 2]          # same spacing
+    assert steps["rp-static-k3x3-400eV"].backend_settings["kpts"][:2] == [3, 3]
+    assert steps["rp1-pv3-static-k3x3-400eV"].backend_settings["ecut"] == 400
+    assert all(steps[x].job_settings == {"write_gpw": True} for x in statics)
+    assert steps["rp-static-k2x2-300eV"].parents == ["rp-strained-relax"]
+    assert steps["pv-static-k2x2-300eV"].parents == ["pv-bulk-relax"]
+    a = g.analysis("boundary")
+    assert [c["case"] for c in a.settings["cases"]] == ["rp1-pv3@k2x2-300eV", "rp2-pv4@k2x2-300eV",
+                                                        "rp1-pv3@k3x3-400eV"]
+    assert sorted(a.roles) == ["interface", "perovskite_bulk", "rp_bulk", "structures"]
+    assert g.notes and "GPAW//chgnet" in g.notes[0]
+    grid = plan_study(spec(models=[{"rp_layers": 1, "perovskite_layers": 3}, {"rp_layers": 2, "perovskite_layers": 4}],
+                           settings=[{"kpts_in_plane": [2, 2]}, {"kpts_in_plane": [3, 3]}], convergence="grid"))
+    assert len(grid.analysis("boundary").settings["cases"]) == 4
+
+
+def test_shared_strain_gets_strained_bulks_per_model_and_axis_a_is_rotated():
+    g = plan_study(spec(strain_on="shared", models=[{"rp_layers": 1, "perovskite_layers": 3},
+                                                    {"rp_layers": 2, "perovskite_layers": 4}]))
+    labels = {n.label for n in g.nodes}
+    assert {"rp-strained-relax-rp1-pv3", "pv-strained-relax-rp1-pv3", "rp-strained-relax-rp2-pv4"} <= labels
+    a = plan_study(spec(axis="a", models=[{"rp_layers": 2, "perovskite_layers": 2}]))
+    step = next(s for s in a.steps if s.label == "rp2-pv2-relax")
+    assert step.job_settings["cell_mask"] == [0, 0, 1, 0, 0, 0]          # normal rotated onto z
+    from pvatoms.schema import atoms_from_dict
+    rp = atoms_from_dict(a.steps[0].inputs["structure"].structure)
+    c = np.asarray(rp.cell)
+    assert abs(c[0, 2]) < 1e-8 and abs(c[1, 2]) < 1e-8                  # in-plane vectors have no z part
+
+
+def _summary(label, atoms):
+    from pvatoms.schema import atoms_to_dict
+    return {"label": label, "status": "completed", "structure": atoms_to_dict(atoms), "folder": "."}
+
+
+def test_structures_are_built_from_the_relaxed_bulks(tmp_path):
+    from pvatoms.studies.boundary import bulk_structures, deform, pnma_vectors, structure_node
+    study = study_from_dict(spec())
+    bulks = bulk_structures(study)
+    pv, rp = bulks["perovskite"], bulks["rp"]
+    pv = deform(pv, *pnma_vectors(pv, "b")[:2], 1.01, 1.02, 0.99)   # "relaxed" Pnma: a bit larger in-plane
+    rp = deform(rp, rp.cell[0], rp.cell[1], 0.97, 0.97, 1.0)        # "relaxed" RP: 3 % smaller in-plane
+    roles = {"perovskite_bulk": [_summary("pv-bulk-relax", pv)], "rp_bulk": [_summary("rp-bulk-relax", rp)]}
+    model = {"rp_layers": 1, "perovskite_layers": 3, "supercell": [1, 1]}
+    doc = structure_node(roles, tmp_path, make="interface", model=model)
+    from pvatoms.schema import atoms_from_dict
+    atoms = atoms_from_dict(doc["structure"])
+    u_pv, v_pv = np.linalg.norm(pnma_vectors(pv, "b")[:2], axis=1)
+    assert np.linalg.norm(atoms.cell[0]) == pytest.approx(u_pv) and np.linalg.norm(atoms.cell[1]) == pytest.approx(v_pv)
+    strain = doc["in_plane"]["strain"]
+    assert strain["perovskite"]["u"] == pytest.approx(0) and strain["rp"]["u"] == pytest.approx(1.01 / 0.97 - 1)
+    assert strain["rp"]["v"] == pytest.approx(1.02 / 0.97 - 1)
+    assert doc["in_plane"]["stacking_scale"] == pytest.approx(0.99)
+    assert set(atoms.arrays["region"]) == {"rp", "boundary", "perovskite"} and doc["natoms"] == 48
+    shared = structure_node(roles, tmp_path, make="interface", model=model, strain_on="shared")
+    t = shared["in_plane"]["rp_thickness_fraction"]
+    assert t == pytest.approx(0.25) and shared["in_plane"]["target"][0] == pytest.approx(0.75 * u_pv + 0.25 * np.linalg.norm(rp.cell[0]))
+    sb = structure_node(roles, tmp_path, make="strained", side="rp")
+    srp = atoms_from_dict(sb["structure"])
+    assert np.linalg.norm(srp.cell[0]) == pytest.approx(u_pv) and srp.cell[2, 1] == pytest.approx(rp.cell[2, 1])
+    with pytest.raises(RuntimeError, match="did not finish"):
+        structure_node({"perovskite_bulk": [], "rp_bulk": roles["rp_bulk"]}, tmp_path, make="strained", side="rp")
+
+
+@pytest.mark.timeout(900)
+def test_geometry_part_runs_locally_with_a_masked_interface_relaxation(tmp_path):
+    """Bulk relaxations -> run-time structures -> masked relaxations through the local runner
+    (CHGNet for speed): the interface keeps its in-plane lattice and relaxes its stacking length."""
+    from pvatoms.schema import atoms_from_dict
+    from pvatoms.studies import run_local
+    from pvatoms.studies.graph import StudyGraph
+    g = plan_study(spec(folder=str(tmp_path / "run"), relax={"backend": "chgnet", "fmax": 0.2, "steps": 150},
+                        interface_fmax=0.2, interface_steps=150, models=[{"rp_layers": 1, "perovskite_layers": 3}]))
+    part = StudyGraph(g.study, g.name, g.folder, [s for s in g.steps if s.job == "relax"],
+                      [a for a in g.analyses if a.kind == "boundary-structure"])
+    out = run_local(part)
+    assert all(v["status"] == "completed" for v in out.values()), {k: v.get("reason") for k, v in out.items()}
+    start = atoms_from_dict(out["rp1-pv3-structure"]["document"]["structure"])
+    end = atoms_from_dict(out["rp1-pv3-relax"]["summary"]["structure"])
+    assert np.allclose(end.cell[:2], start.cell[:2], atol=1e-6)            # in-plane fixed
+    assert abs(end.cell[2, 1] - start.cell[2, 1]) > 1e-3                    # stacking length relaxed
+    assert np.allclose(end.cell[2, [0, 2]], start.cell[2, [0, 2]], atol=1e-6)
+    assert list(end.arrays["region"]) == list(start.arrays["region"])
+    pv = atoms_from_dict(out["pv-bulk-relax"]["summary"]["structure"])
+    assert np.linalg.norm(start.cell[1]) == pytest.approx(pv.cell[0, 0])   # interface v = relaxed Pnma a
+
+
+def test_relax_refuses_a_cell_mask_without_cell(tmp_path):
+    from pvatoms.build import cspbbr3
+    from pvatoms.jobs import relax
+    with pytest.raises(InputError, match="cell=True"):
+        relax(cspbbr3("cubic"), tmp_path / "r", backend="chgnet", cell_mask=[0, 0, 1, 0, 0, 0])
+    with pytest.raises(InputError, match="six booleans"):
+        relax(cspbbr3("cubic"), tmp_path / "r", backend="chgnet", cell=True, cell_mask=[0, 1])
+
+
+# ---------------------------------------------------------------- the analysis on synthetic results
+
+def _doc(folder, atoms, v, vbm, cbm):
+    from pvatoms.io import write_potential
+    from pvatoms.schema import atoms_to_dict, new_document, save
+    doc = new_document("static", {"name": "gpaw", "model": "PBE PW 300 eV", "settings": {"ecut": 300, "xc": "PBE"}},
+                       atoms)
+    doc.update({"status": "completed", "structure": atoms_to_dict(atoms), "energy": 0.0,
+                "band_edges": {"vbm": vbm, "cbm": cbm, "gap": cbm - vbm}})
+    write_potential(folder / "potential.npz", v, atoms.cell)
+    doc["files"]["potential"] = "potential.npz"
+    save(doc, folder)
+    return {"label": folder.name, "folder": str(folder), "status": "completed"}
+
+
+def _interface(n_pv, n_rp, step, p_pv=5.9, p_rp=9.4):
+    z_pv = np.arange(n_pv) * p_pv
+    z_rp = z_pv[-1] + (p_pv + p_rp) / 2 + np.arange(n_rp) * p_rp
+    L = z_rp[-1] + (p_rp + p_pv) / 2
+    atoms = Atoms(["Pb"] * (n_pv + n_rp), positions=[[0, 0, h] for h in np.concatenate([z_pv, z_rp])],
+                  cell=[6, 6, L], pbc=True)
+    atoms.arrays["region"] = np.array(["perovskite"] * n_pv + ["rp"] * n_rp, dtype="<U16")
+    z = np.arange(int(L / 0.05)) / int(L / 0.05) * L
+    e1, e2 = z_pv[-1] + p_pv / 2, z_rp[-1] + p_rp / 2
+    v = step * 0.5 * (np.tanh((z - e1) / 0.5) - np.tanh((z - e2) / 0.5))
+    v = v + np.where((z > e1) & (z < e2), np.cos(2 * np.pi * (z - z_rp[0]) / p_rp), np.cos(2 * np.pi * z / p_pv))
+    return atoms, np.broadcast_to(v, (3, 3, len(z))).copy()
+
+
+def test_convergence_table_and_verdict_on_synthetic_results(tmp_path):
+    from pvatoms.studies.boundary import analyse_cases
+    bulk = Atoms("Pb", cell=[6, 6, 6], pbc=True)
+    flat = np.zeros((3, 3, 3))
+    by = {}
+    for name, vbm, cbm in (("pv", 1.0, 3.0), ("rp", 1.1, 4.4)):
+        (tmp_path / name).mkdir()
+        by[name] = _doc(tmp_path / name, bulk, flat, vbm, cbm)
+    cases = []
+    for k, (n_pv, n_rp, step) in enumerate(((3, 2, 0.45), (6, 4, 0.50), (8, 5, 0.51))):
+        label = f"m{k}"
+        (tmp_path / label).mkdir()
+        by[label] = _doc(tmp_path / label, *_interface(n_pv, n_rp, step), 0.0, 1.0)
+        cases.append({"case": f"{label}@s0", "model": label, "setting": "s0", "rp_layers": n_rp,
+                      "perovskite_layers": n_pv, "kpts_in_plane": [2, 2], "ecut": 300, "interface": label,
+                      "perovskite_bulk": "pv", "rp_bulk": "rp", "structure": "none", "model_index": k,
+                      "setting_index": 0, "periods": {"perovskite": 5.9, "rp": 9.4}})
+    doc = analyse_cases(by, tmp_path / "out", cases, soc=False, pdos=False, tolerance=0.05)
+    assert doc["kind"] == "boundary" and doc["reference_case"] == "m2@s0"
+    rows = {r["case"]: r for r in doc["rows"]}
+    assert rows["m2@s0"]["converged (thickness)"] == "reference"
+    assert rows["m1@s0"]["converged (thickness)"] == "yes" and rows["m0@s0"]["converged (thickness)"] == "no"
+    assert rows["m2@s0"]["VBO (eV)"] == pytest.approx(0.1 + 0.51, abs=0.03)
+    assert doc["verdict"]["verdict"] == "type II" and doc["verdict"]["holes_on"] == "rp"
+    assert doc["spreads"]["thickness"] == pytest.approx(0.01, abs=0.02)
+    assert "settings" in doc["notes"][0]
+    assert (tmp_path / "out" / "convergence.md").is_file()
+    missing = analyse_cases(by, tmp_path / "out2", cases + [{**cases[0], "case": "gone", "interface": "nope"}],
+                            soc=False, pdos=False)
+    assert missing["skipped_unfinished"] == ["nope"]
