@@ -243,7 +243,8 @@ def cubic_gpaw(tmp_path_factory):
 def test_homo_interface_has_zero_offset_and_predicts_its_own_edges(cubic_gpaw, tmp_path):
     from pvatoms.schema import read_result
     r = cubic_gpaw
-    doc = analyse_alignment(r["homo"], r["bulk"], r["bulk"], tmp_path / "homo", periods={"rp": r["a"], "perovskite": r["a"]})
+    doc = analyse_alignment(r["homo"], r["bulk"], r["bulk"], tmp_path / "homo",
+                            periods={"rp": r["a"], "perovskite": r["a"]})
     assert abs(doc["potential_step"]) < 0.02
     assert abs(doc["vbo"]) < 0.02 and abs(doc["cbo"]) < 0.02
     assert doc["verdict"]["verdict"] == "cannot tell"             # zero offsets decide nothing

@@ -234,8 +234,9 @@ def potential_step(potential, cell, atoms: Atoms, periods: dict | None = None, l
         if periods.get(side) is None:
             p = layer_period(atoms, geometry, side, int(layers.get(side, 1)))
             if p is None:
-                raise InputError(f"cannot measure the stacking period of the {side} side: fewer than "
-                                 f"{int(layers.get(side, 1)) + 1} Pb planes carry its label; give periods={{{side!r}: Å}}")
+                need = int(layers.get(side, 1)) + 1
+                raise InputError(f"cannot measure the stacking period of the {side} side: fewer than {need} "
+                                 f"Pb planes carry its label; give periods={{{side!r}: Å}}")
             periods[side] = p
     L = geometry["period"]
     plist = [float(periods[s]) for s in sides]
@@ -479,8 +480,9 @@ def analyse_alignment(interface, perovskite_bulk, rp_bulk, output=None, periods:
     band edges; the interface's structure carries the region labels, each bulk is the phase at the
     strain state it has in the interface, computed with the same settings. ``layers``: octahedral
     layers per stacking period of each side (``{"rp": n}`` for an RP phase of n-layer blocks);
-    ``periods`` overrides the measured periods (Å); ``average``: see :data:`AVERAGES`. ``soc``: use the spin-orbit band edges of the
-    bulks (the lineup is the same: non-self-consistent SOC leaves the potential unchanged).
+    ``periods`` overrides the measured periods (Å); ``average``: see :data:`AVERAGES`. ``soc``: use
+    the spin-orbit band edges of the bulks (the lineup is the same: non-self-consistent SOC leaves
+    the potential unchanged).
 
     Writes ``alignment.json`` and ``alignment.{png,pdf}`` into ``output`` when given. The document
     holds ``step`` (:func:`potential_step`), ``bulk`` (:func:`bulk_reference` per side),
@@ -514,10 +516,12 @@ def analyse_alignment(interface, perovskite_bulk, rp_bulk, output=None, periods:
     notes = []
     for side in (a, b):
         if not step["regions"][side]["bulk_like"]:
-            notes.append(f"the {side} side is thinner than the averaging kernel (±{step['regions'][side]['kernel_half_width']:.1f} Å): "
-                         "no bulk-like window; its value is read at its centre and the uncertainty from its whole extent")
+            k = step["regions"][side]["kernel_half_width"]
+            notes.append(f"the {side} side is thinner than the averaging kernel (±{k:.1f} Å): no bulk-like "
+                         "window; its value is read at its centre and the uncertainty from its whole extent")
     if mismatch:
-        notes.append(f"interface and bulk calculations differ in {', '.join(sorted(set(mismatch)))}: offsets are not consistent")
+        notes.append(f"interface and bulk calculations differ in {', '.join(sorted(set(mismatch)))}: "
+                     "offsets are not consistent")
     if extra_uncertainty:
         notes.append(f"extra uncertainty {extra_uncertainty:.3f} eV: {extra_source or 'stated by the caller'}")
     doc = {"kind": "alignment", "schema": ANALYSIS_SCHEMA, "label": label,
@@ -537,6 +541,7 @@ def analyse_alignment(interface, perovskite_bulk, rp_bulk, output=None, periods:
     return to_jsonable(doc)
 
 
-__all__ = ["planar_average", "macroscopic_average", "heights", "arc", "layer_period", "read_window", "extent", "AVERAGES",
+__all__ = ["planar_average", "macroscopic_average", "heights", "arc", "layer_period", "read_window", "extent",
+           "AVERAGES",
            "potential_step", "bulk_reference", "band_offsets", "classify", "verdict_statement",
            "plot_alignment", "analyse_alignment", "potential_of", "edges_of", "SIDES", "VERDICTS"]

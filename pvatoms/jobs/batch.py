@@ -91,7 +91,7 @@ def _run_batch(job, structures, folders, backend, settings, force, progress, eng
     if backend.dft:
         raise InputError(f"batched execution is for the machine-learned potentials; {backend.name} runs one "
                          "job per structure (pvatoms.jobs.relax / static)")
-    check_charge(backend, settings["charge"])
+    settings["charge"] = check_charge(backend, settings["charge"])      # an int, as the sequential jobs record
     info = backend.info()
     docs: list[dict | None] = [None] * len(structures)
     todo, starts = [], []
@@ -113,6 +113,7 @@ def _run_batch(job, structures, folders, backend, settings, force, progress, eng
                                  "structure or settings; use another folder (or force=True to redo it)")
             docs[k] = old
             continue
+        folder.mkdir(parents=True, exist_ok=True)
         doc["data"]["settings"] = dict(settings)
         docs[k] = doc
         todo.append(k)
