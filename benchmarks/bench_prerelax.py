@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """DFT relaxation of a charged vacancy with and without a machine-learned pre-relaxation.
 
-    python benchmarks/bench_prerelax.py [--defect Br] [--charge 1] [--supercell 2] [--mlip sevennet]
+    python benchmarks/bench_prerelax.py [--phase pnma] [--defect Br] [--charge 1] [--supercell 1]
+                                        [--mlip sevennet]
 
 Same defect, same run: (a) GPAW relaxation (defect conventions: fixed cell, symmetry off) from
 the unrelaxed vacancy cell cut from the host; (b) the MLIP relaxes the neutral cell first, then
@@ -22,7 +23,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--defect", default="Br", help="vacancy element (default Br)")
     ap.add_argument("--charge", type=int, default=1, help="charge state (default +1)")
-    ap.add_argument("--supercell", type=int, default=2, help="cubic CsPbBr3 repeated N x N x N (default 2)")
+    ap.add_argument("--phase", default="pnma", choices=["pnma", "cubic"], help="CsPbBr3 host (default pnma)")
+    ap.add_argument("--supercell", type=int, default=1, help="host cell repeated N x N x N (default 1: the "
+                    "20-atom Pnma cell; cubic 2: 40 atoms)")
     ap.add_argument("--mlip", default="sevennet", help="pre-relaxation backend (default sevennet)")
     ap.add_argument("--ecut", type=float, default=250.0)
     ap.add_argument("--fmax", type=float, default=0.05)
@@ -32,10 +35,11 @@ def main(argv=None) -> int:
     from pvatoms.calc import get_backend
     from pvatoms.jobs import relax
 
-    host = cspbbr3("cubic")
+    host = cspbbr3(args.phase)
     n = args.supercell
     defect = point_defects(host, vacancies=[args.defect], supercell=(n, n, n))[0]
-    dft = get_backend("gpaw", kpts=(1, 1, 1) if n > 1 else (2, 2, 2), ecut=args.ecut)
+    gamma = n > 1 or args.phase == "pnma"             # Pnma: the gap is at Γ; cubic unit cell: at R
+    dft = get_backend("gpaw", kpts=(1, 1, 1) if gamma else (2, 2, 2), ecut=args.ecut)
     out = Path(tempfile.mkdtemp(prefix="bench-prerelax-"))
     print(f"{defect.name} q={args.charge:+d} in {len(defect.atoms)} atoms; GPAW PBE {args.ecut:g} eV; {out}")
 

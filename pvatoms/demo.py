@@ -3,17 +3,22 @@
 1. Builds Pnma CsPbBr3, RP Cs2PbBr4, an RP/perovskite boundary supercell, the distinct vacancies
    and (when the nanocrystal builder is present) a degraded nanocrystal; saves them and pictures.
 2. Submits the study as FireWorks workflows to an embedded LaunchPad in the run folder and
-   launches them locally, with a progress line.
-3. Default MLIP (SevenNet-0; CHGNet with ``--quick``): relaxed host and competing phases,
-   chemical-potential limits, neutral vacancy formation energies at every limit, and the V_Br
-   migration barrier (climbing-image NEB).
-4. GPAW PBE: the bulk gap, and the VBM/CBM densities of a small RP/perovskite boundary model with
-   the localization analysis across the boundary.
-5. Writes ``REPORT.md`` and ``report.html`` (see :mod:`pvatoms.reports`) from the analysis
+   launches them locally (two launchers side by side on two cores), with a progress line whose
+   estimate comes from each step's expected cost (:mod:`pvatoms.studies.cost`).
+3. Charged vacancies by DFT (GPAW PBE single points on MLIP geometries): V_Br (+1, 0), V_Pb (-2, -1,
+   0) and V_Cs (-1, 0) in a 40-atom Pnma supercell (20 with ``--quick``), DFT chemical-potential
+   limits, Freysoldt corrections, diagrams, transition levels with PBE and PBE+SOC band edges, the
+   self-consistent and the quenched Fermi level with concentrations.
+4. Default MLIP (SevenNet-0; CHGNet with ``--quick``): neutral-vacancy screening (titled so: not
+   formation energies), the RP phases' distance from the hull, and the V_Br migration barrier
+   (climbing-image NEB).
+5. GPAW PBE: the VBM/CBM densities of a small RP/perovskite boundary model with the localization
+   analysis across the boundary (the bulk gap is that of the charged study's perfect cell).
+6. Writes ``REPORT.md`` and ``report.html`` (see :mod:`pvatoms.reports`) from the analysis
    documents, found through the run's study index (``studies.json``).
 
 A second run finds every calculation finished and only rewrites the report; an interrupted run
-(Ctrl-C, kill) resumes where it stopped. Layout of the run folder: see the README.
+(Ctrl-C, kill) resumes where it stopped, and what failed before is tried once more. Layout of the run folder: see the README.
 """
 
 from __future__ import annotations
@@ -27,15 +32,44 @@ from pvatoms.build.common import summary
 from pvatoms.io import dumps, write_defect_set, write_structure
 
 
+#: GPAW SCF convergence of the quick demo's charged cells: 10x looser density and eigenstates
+#: than GPAW's defaults (about a quarter fewer SCF iterations; total energies to ~1 meV)
+QUICK_SCF = {"density": 1e-3, "eigenstates": 4e-7}
+
+
 def study_specs(quick: bool) -> list[dict]:
-    """The demo's study specs. Full: SevenNet-0, 2x2x2 supercells, Pnma gap; quick: CHGNet, unit
-    cells, cubic gap, coarser GPAW settings (a first look in a few minutes)."""
+    """The demo's study specs. Full: SevenNet-0, 2x2x2 supercells, charged vacancies by GPAW in a
+    40-atom Pnma cell (whose perfect cell gives the bulk gap); quick: CHGNet, unit cells, coarser
+    GPAW settings and a 20-atom cell (a first look in a few minutes).
+
+    The charged-defect study puts PBE single points on the MLIP geometries (``dft_relax: false``,
+    level of theory PBE//<MLIP> for every energy in it): DFT relaxations of 40-atom cells do not fit
+    the demo's time budget on two cores (one ionic step costs about a minute); the same spec with
+    ``dft_relax: true`` is the paper-grade route (``workflows/charged_defects.yaml``)."""
     mlip = "chgnet" if quick else "sevennet"
     reps = [1, 1, 1] if quick else [2, 2, 2]
     phases = ["Cs", "Pb", "Br2", "CsBr", "PbBr2", "Cs4PbBr6", "CsPb2Br5", "CsBr3", "Cs2PbBr4", "Cs3Pb2Br7"]
-    gpaw_bulk = ({"builder": "cspbbr3", "phase": "cubic"}, {"kpts": [4, 4, 4], "ecut": 400}) if quick else \
-        ({"builder": "cspbbr3", "phase": "pnma"}, {"kpts": [2, 2, 2], "ecut": 400})
+    charged = {
+        "study": "defects", "name": "charged-vacancies", "backend": "gpaw", "folder": "charged-defects",
+        "backend_settings": dict({"kpts": [1, 1, 1], "ecut": 200 if quick else 250},  # Γ: the Pnma edges
+                                 **({"convergence": QUICK_SCF} if quick else {})),
+        "host": {"builder": "cspbbr3", "phase": "pnma"}, "relax": {"backend": mlip, "cell": True, "fmax": 0.02},
+        "supercell": [1, 1, 1] if quick else [1, 1, 2],                               # 20 / 40 atoms
+        "defects": {"vacancies": ["Br", "Pb", "Cs"], "sites": {"Br": ["8d"]}}, "charges": "suggested",
+        "competing_phases": ["Cs", "Pb", "Br2", "CsBr", "PbBr2"] + ([] if quick else ["Cs4PbBr6", "CsPb2Br5"]),
+        "prerelax": mlip, "dft_relax": False,
+        # PBE//MLIP at these settings may put CsPbBr3 a little above CsPb2Br5 + Cs4PbBr6: lower it
+        # onto the hull (said in the report) rather than drop the phases that bound it
+        "host_on_hull": 0.03,
+        # phases and the host reference: k-point density 1.5 per Å^-1 (the metals get 6)
+        "phase_backend_settings": {"kpoint_density": 1.5},
+        "dielectric": {"value": 4.2, "source": "PBE DFPT ε∞ of Pnma CsPbBr3: the ions of these single points do "
+                                               "not relax, so the supercell screens the charge electronically only"},
+        "fermi": {"temperature": 600, "quench_to": 300, "effective_masses": [0.15, 0.14],
+                  "source": "assumed m_e* = 0.15, m_h* = 0.14 (typical of reported CsPbBr3 values; not computed here)"},
+    }
     return [
+        charged,
         {"study": "defects", "name": "vacancies", "backend": mlip, "folder": "defects",
          "host": {"builder": "cspbbr3", "phase": "pnma"}, "relax": {"cell": True, "fmax": 0.02},
          "supercell": reps, "defects": {"vacancies": ["Br", "Pb", "Cs"]}, "charges": "neutral",
@@ -45,10 +79,8 @@ def study_specs(quick: bool) -> list[dict]:
          "supercell": reps, "n_images": 3, "fmax": 0.1 if quick else 0.05,
          "hops": [{"element": "Br", "site": "8d", "to": "nearest" if quick else "nearest-equivalent",
                    "label": "V_Br-equatorial"}]},
-        {"study": "smoke", "name": "bulk-gap", "backend": "gpaw", "folder": "bulk-gap", "job": "static",
-         "backend_settings": gpaw_bulk[1], "structures": {"bulk-gap": gpaw_bulk[0]}},
         {"study": "band-edges", "name": "boundary-band-edges", "backend": "gpaw", "folder": "band-edges",
-         "backend_settings": {"kpts": [1, 1, 1], "ecut": 250 if quick else 300},   # Γ: the Pnma edges
+         "backend_settings": {"kpts": [1, 1, 1], "ecut": 200 if quick else 250},   # Γ: the Pnma edges
          "structure": {"builder": "rp_interface", "rp_n": 1, "rp_layers": 1, "perovskite_layers": 3},
          "relax": {"backend": mlip, "backend_settings": {}, "cell": False, "fmax": 0.05}},
     ]
@@ -96,12 +128,66 @@ def _nanocrystal():
                        pb_cluster=0.6, seed=1)
 
 
-#: (study, step) of the bulk-gap calculation in :func:`study_specs`
-BULK_GAP = ("bulk-gap", "bulk-gap")
+#: (study, step) of the bulk gap: the perfect supercell of the charged-defect study (Pnma, Γ,
+#: the defects' settings: the gap the diagrams span)
+BULK_GAP = ("charged-vacancies", "perfect")
 
 
-def run(outdir: Path, quick: bool = False, as_json: bool = False) -> dict:
-    """Run (or resume) the demo in ``outdir``; returns the summary (also in summary.json)."""
+def _helper_launcher(store_path: str, log: str) -> None:
+    """A second launcher on the demo's store (a separate process: GPAW's plane-wave mode uses one
+    core per calculation), logging to ``log``; it waits while the main launcher runs parents."""
+    import contextlib
+    import os
+
+    import fireworks.core.rocket as rocket_module
+
+    from pvatoms.fw.launcher import launch
+    from pvatoms.fw.store import EmbeddedStore
+    one_thread()
+    rocket_module.ROCKET_STREAM_LOGLEVEL = "WARNING"
+    with open(log, "a") as fh, contextlib.redirect_stdout(fh), contextlib.redirect_stderr(fh):
+        launch(EmbeddedStore(store_path), wait=2.0)
+
+
+def one_thread() -> None:
+    """One thread for the BLAS and torch of this process: with one launcher per core, more
+    threads only fight over the cores (OpenBLAS threads spin while they wait)."""
+    import os
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = "1"                       # for anything started from here
+    from threadpoolctl import threadpool_limits
+    threadpool_limits(1)
+    try:
+        import torch
+        torch.set_num_threads(1)
+    except ImportError:
+        pass
+
+
+def start_helpers(store_path: Path, n: int, log_dir: Path) -> list:
+    """Start ``n`` helper launcher processes (spawned, not forked: torch and GPAW are not
+    fork-safe); returns them (join them when the main launcher is done)."""
+    import multiprocessing
+    ctx = multiprocessing.get_context("spawn")
+    procs = []
+    for i in range(n):
+        p = ctx.Process(target=_helper_launcher, args=(str(store_path), str(log_dir / f"launcher-{i + 2}.log")),
+                        daemon=True)
+        p.start()
+        procs.append(p)
+    return procs
+
+
+def default_launchers() -> int:
+    """Launchers the demo runs side by side: one per core, at most 2 (its DFT steps come in
+    pairs at most of similar cost; more would only share the same cores)."""
+    import os
+    return max(1, min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+
+
+def run(outdir: Path, quick: bool = False, as_json: bool = False, launchers: int | None = None) -> dict:
+    """Run (or resume) the demo in ``outdir`` with ``launchers`` launchers side by side (default
+    :func:`default_launchers`); returns the summary (also in summary.json)."""
     import contextlib
 
     import fireworks.core.rocket as rocket_module
@@ -124,7 +210,7 @@ def run(outdir: Path, quick: bool = False, as_json: bool = False) -> dict:
     graphs = [plan_study(study_from_dict(spec, base=outdir, folder=studies / spec["folder"]))
               for spec in study_specs(quick)]
     write_index(outdir, [g.index() for g in graphs])
-    submitted = []
+    submitted, retried = [], []
     for graph in graphs:
         wf = to_workflow(graph)
         with store.launchpad() as lp:
@@ -134,12 +220,25 @@ def run(outdir: Path, quick: bool = False, as_json: bool = False) -> dict:
         for n in graph.notes:
             say(f"  note: {n}")
     say(f"  workflows submitted: {', '.join(submitted) or 'none new (resuming)'}")
+    with store.launchpad() as lp:                # a resumed run tries what failed before once more
+        for fw in list(lp.fireworks.find({"state": "FIZZLED"}, {"fw_id": 1, "name": 1})):
+            lp.rerun_fw(fw["fw_id"])
+            retried.append(fw["name"])
+    if retried:
+        say(f"  failed before, run again: {', '.join(retried)}")
     rocket_module.ROCKET_STREAM_LOGLEVEL = "WARNING"
+    n = default_launchers() if launchers is None else launchers
+    helpers = start_helpers(outdir / "store", n - 1, outdir) if n > 1 else []
+    if helpers:
+        one_thread()
+        say(f"  {n} launchers side by side (the others log to {outdir}/launcher-*.log)")
     with contextlib.redirect_stdout(sys.stderr):
-        launched = launch(store, on_event=Progress(quiet=as_json))
+        launched = launch(store, on_event=Progress(quiet=as_json, launchers=n), wait=2.0)
+    for p in helpers:
+        p.join()
     elapsed = time.perf_counter() - t0
     doc = write_report(outdir, structures=structures, wall_time=elapsed, quick=quick, launched=launched,
-                       bulk_gap=BULK_GAP)
+                       bulk_gap=BULK_GAP, launchers=n)
     (outdir / "summary.json").write_text(dumps(doc))
     say(f"\n{doc['headline']}\nreport: {outdir / 'REPORT.md'} and {outdir / 'report.html'} "
         f"({elapsed:.0f} s; pipeline overhead {doc['overhead']['fraction'] * 100:.1f} %)")

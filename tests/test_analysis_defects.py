@@ -596,3 +596,20 @@ def test_frozen_defects_fix_the_fermi_level_by_their_total(host, phase_docs):
     assert sol["electrons"] == pytest.approx(total, rel=1e-3)
     assert sol["fermi_level"] == pytest.approx(expected, abs=1e-3)
     assert sol["growth"]["temperature"] == 900.0 and sol["temperature"] == 300.0
+
+
+def test_soc_level_rows_move_the_cbm_and_hold_the_level():
+    """Depth below the CBM with the PBE edges (gap - level) and with the PBE+SOC edges
+    (gap + Δ_CBM - level); the band-edge rows are relative to the PBE VBM."""
+    from pvatoms.analysis.defects.study import soc_level_rows
+    soc = {"shift": {"vbm": 0.05, "cbm": -1.2}, "method": {"code": "GPAW x", "bands": 104}}
+    levels = [{"defect": "V_Br", "transition": "(+1/0)", "level above VBM (eV)": 1.3, "in gap": True,
+               "provenance": "p"}]
+    edges, rows = soc_level_rows(2.0, soc, levels)
+    assert edges[0] == {"band edges": "PBE", "VBM (eV)": 0.0, "CBM (eV)": 2.0, "gap (eV)": 2.0,
+                        "provenance": "same supercell and settings as the defects"}
+    assert edges[1]["VBM (eV)"] == 0.05 and edges[1]["CBM (eV)"] == pytest.approx(0.8)
+    assert edges[1]["gap (eV)"] == pytest.approx(0.75) and "104 bands" in edges[1]["provenance"]
+    (r,) = rows
+    assert r["below CBM, PBE (eV)"] == pytest.approx(0.7) and r["below CBM, PBE+SOC edges (eV)"] == pytest.approx(-0.5)
+    assert list(r)[-1] == "provenance" and r["transition"] == "(+1/0)"

@@ -459,6 +459,8 @@ def test_short_paths_degenerate_paths_and_the_smallest_profiles():
     assert short["forces_along_path"] == pytest.approx([0.1, -0.2, 0.0, 0.2, -0.1], abs=1e-12)
     with pytest.raises(InputError, match="zero length"):
         schema.neb_data(band([3.0] * 5), [0, 0.1, 0.2, 0.1, 0.0])
+    late = schema.neb_data(band([3.0, 3.0, 3.0, 3.0, 3.5]), [0, 0.1, 0.2, 0.1, 0.0])   # only the last step moves
+    assert late["path_length"] == pytest.approx(0.5) and late["hop_distance"] == pytest.approx(0.5)
     stuck = schema.neb_data(band([3.0, 3.0, 3.5, 4.0, 4.5]), [0, 0.1, 0.2, 0.1, 0.0], forces)
     assert stuck["forces_along_path"] is None and stuck["path_length"] == pytest.approx(1.5)
     # two points: one interval of the cubic Hermite curve, exact for a cubic

@@ -255,7 +255,8 @@ def test_batch_steps_make_one_firework_per_batch(tmp_path):
     assert defects.parents == ["host-relax"] and defects.job_settings["optimizer"] == "fire"
     (analysis,) = graph.analyses
     assert sorted(analysis.roles["defects"]) == sorted(m.label for m in defects.members)
-    assert set(analysis.parents) == {"host-relax", "perfect", *batches}
+    # Br2 (a molecule: fixed box) is relaxed on its own, so it stays a step of its own
+    assert set(analysis.parents) == {"host-relax", "perfect", "phase-Br2", *batches}
     wf = to_workflow(graph)
     names = {fw.fw_id: fw.name for fw in wf.fws}
     for fw in wf.fws:
@@ -263,6 +264,12 @@ def test_batch_steps_make_one_firework_per_batch(tmp_path):
     assert any("FIRE" in n for n in graph.notes)
     with pytest.raises(InputError, match="at least 2"):
         batch_steps(graph, size=1)
+    # the spec says it: `batch: N` plans the same batches
+    spec = dict(smoke_spec(tmp_path, n=5), batch=3)
+    assert [[m.label for m in s.members] for s in plan_study(study_from_dict(spec)).steps] == [
+        ["c0", "c1", "c2"], ["c3", "c4"]]
+    with pytest.raises(InputError, match="batch must be at least 2 structures per batch"):
+        study_from_dict(dict(spec, batch=1))
 
 
 def test_a_batched_study_runs_locally_and_on_fireworks(tmp_path):

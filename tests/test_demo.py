@@ -46,14 +46,22 @@ def test_quick_demo_interrupt_resume_and_rerun(tmp_path):
         assert after[fw_id]["launches"] == 1 and after[fw_id]["reruns"] == 0
     assert not doc["failed"]
     report = (run / "REPORT.md").read_text()
-    for heading in ("## 1. Structures", "## 2. Chemical potentials", "## 3. V_Br migration",
-                    "## 4. Electronic structure", "## 5. What this means"):
+    for heading in ("## 1. Structures", "## 2. Charged-defect formation energies (DFT)",
+                    "## 3. Neutral-vacancy screening", "## 4. V_Br migration", "## 5. Electronic structure",
+                    "## 6. What this means"):
         assert heading in report
+    assert "not formation energies of charged defects" in report and "PBE//CHGNet 0.3.0" in report
     assert "Not available" not in report
     assert "chgnet CHGNet 0.3.0" in report and "gpaw" in report and "pipeline overhead" in report
     assert (run / "report.html").read_text().count("<table>") >= 4
     assert (run / "figures" / "interface.png").is_file()
     facts = doc["facts"]
+    charged = facts["charged"]                          # the charged DFT table feeds the paragraph
+    assert {(r["defect"], r["q"]) for r in charged["rows"]} == {
+        ("V_Br_8d", 1), ("V_Br_8d", 0), ("V_Pb_4b", -2), ("V_Pb_4b", -1), ("V_Pb_4b", 0), ("V_Cs_4c", -1), ("V_Cs_4c", 0)}
+    assert charged["natoms"] == 20 and 1.0 < charged["gap"] < 3.0 and charged["soc_shift"]["cbm"] < -0.5
+    assert {r["state"] for r in charged["fermi"]} == {"equilibrium", "quenched"}
+    assert "formation" not in facts and "screening" not in facts
     assert facts["neb"][0]["E_b forward (eV)"] > 0.05
     assert 1.2 < facts["gap"] < 2.2
     assert set(facts["localization"])

@@ -61,3 +61,25 @@ def test_soc_refuses_a_basis_without_empty_bands(cubic_static):
         soc_band_edges(cubic_static / "static.gpw", nbands=22)
     with pytest.raises(InputError, match="no completed result"):
         soc_for_result(cubic_static.parent / "nothing-here")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_a_static_with_soc_records_the_same_band_edges_as_the_gpw_route(cubic_static, tmp_path):
+    """``static(..., soc=True)`` computes SOC on the calculator of its own SCF: the same edges as
+    the route through the .gpw file (same structure and settings), and it is refused where it
+    means nothing."""
+    from pvatoms.build import cspbbr3
+    from pvatoms.calc.soc import DATA_KEY, soc_for_result
+    from pvatoms.jobs import static
+    doc = static(cspbbr3("cubic"), tmp_path / "soc", backend="gpaw", ecut=300.0, kpts=(2, 2, 2),
+                 convergence={"bands": "all"}, soc=True)
+    assert doc["status"] == "completed" and doc["data"]["settings"]["soc"] is True
+    rec, ref = doc["data"][DATA_KEY], soc_for_result(cubic_static)
+    for key in ("vbm", "cbm", "gap"):
+        assert rec[key] == pytest.approx(ref[key], abs=2e-3)
+    assert rec["shift"]["cbm"] < -0.8
+    with pytest.raises(InputError, match="backend setting soc: true"):
+        static(cspbbr3("cubic"), tmp_path / "vasp", backend="vasp", soc=True)
+    with pytest.raises(InputError, match="no band structure"):
+        static(cspbbr3("cubic"), tmp_path / "mlip", backend="chgnet", soc=True)

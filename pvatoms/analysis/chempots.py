@@ -172,6 +172,8 @@ class ChemicalPotentialLimits:
     rp_phases: dict = field(default_factory=dict)
     decomposition: dict = field(default_factory=dict)
     backend: dict = field(default_factory=dict)
+    #: eV/atom the host energy was lowered to put it on the hull (0: not shifted)
+    host_shift: float = 0.0
 
     def deltas(self, limit: str) -> dict:
         """{element: Δμ} at ``limit`` (a vertex name or a tag such as ``"Br-rich"``)."""
@@ -212,17 +214,18 @@ class ChemicalPotentialLimits:
                             "formation_energy": self.formation_energy,
                             "elemental_energies": self.elemental_energies, "limits": self.limits,
                             "named": self.named, "phases": self.phases, "rp_phases": self.rp_phases,
-                            "decomposition": self.decomposition, "backend": self.backend})
+                            "decomposition": self.decomposition, "backend": self.backend,
+                            "host_shift": self.host_shift})
 
     @classmethod
     def from_dict(cls, d: dict) -> "ChemicalPotentialLimits":
         return cls(**{k: d[k] for k in ("host", "stable", "e_above_hull", "formation_energy",
                                         "elemental_energies", "limits", "named", "phases", "rp_phases",
-                                        "decomposition", "backend") if k in d})
+                                        "decomposition", "backend", "host_shift") if k in d})
 
 
 def chemical_potential_limits(host_doc: dict, phase_docs, elements=ELEMENTS,
-                              tol: float = 1e-4) -> ChemicalPotentialLimits:
+                              tol: float = 1e-4, shift_to_hull: float = 0.0) -> ChemicalPotentialLimits:
     """Stability region of the host from result documents (energies only; nothing is computed).
 
     Parameters
@@ -234,6 +237,11 @@ def chemical_potential_limits(host_doc: dict, phase_docs, elements=ELEMENTS,
     elements : elements of the chemical space (default Cs, Pb, Br).
     tol : eV; vertices closer than this in Δμ are one vertex, and tags ("Br-rich") are shared
         by vertices within ``tol`` of the extreme value.
+    shift_to_hull : eV/atom; a host above the hull by at most this much has its energy lowered
+        onto the hull (by its distance plus :data:`HULL_MARGIN`) so that limits exist: the usual
+        remedy when a small error of the level of theory, not the physics, puts it above. The
+        shift is recorded (``host_shift``, eV/atom; ``e_above_hull`` keeps the computed distance).
+        0 (default): a host above the hull has no limits.
 
     Every document must come from the same backend, model and energy-relevant settings
     (:class:`InputError` naming both otherwise). Returns a :class:`ChemicalPotentialLimits`; when
@@ -300,6 +308,14 @@ def chemical_potential_limits(host_doc: dict, phase_docs, elements=ELEMENTS,
         host=host_formula, stable=e_hull <= TOL, e_above_hull=max(e_hull, 0.0), formation_energy=formation,
         elemental_energies=el_refs, phases=phase_table, rp_phases=rp,
         decomposition={d.name: float(x) for d, x in decomp.items()}, backend=signature)
+    if not result.stable and e_hull <= float(shift_to_hull):
+        shift = e_hull + HULL_MARGIN
+        n = host_entry.composition.num_atoms
+        lowered = PDEntry(host_entry.composition, host_entry.energy - shift * n, name=host_entry.name,
+                          attribute=host_entry.attribute)
+        entries[entries.index(host_entry)] = host_entry = lowered
+        pd = PhaseDiagram(entries, elements=[Element(e) for e in elements])
+        result.stable, result.host_shift = True, shift
     if not result.stable:
         return result
 
@@ -317,6 +333,10 @@ def chemical_potential_limits(host_doc: dict, phase_docs, elements=ELEMENTS,
     result.named = _name_vertices(vertices, elements, tol)
     return result
 
+
+#: eV/atom below the hull that a host shifted onto it is put (so that it is a vertex, not a point
+#: on a facet of its decomposition products)
+HULL_MARGIN = 0.001
 
 #: Elements whose elemental phase is named as the molecule (Br2, not Br).
 DIATOMIC = ("H", "N", "O", "F", "Cl", "Br", "I")

@@ -31,6 +31,8 @@ RP_PHASES = ("Cs2PbBr4", "Cs3Pb2Br7")
 #: Phases read from ``structures/competing/<name>.cif``.
 CIF_PHASES = ("Cs", "Pb", "CsBr", "PbBr2", "Cs4PbBr6", "CsPb2Br5", "CsBr3")
 #: Every competing phase :func:`competing_phases` builds.
+#: references that are molecules in a box: relaxed at fixed cell (the box is not a lattice)
+MOLECULES = ("Br2",)
 COMPETING_PHASES = ("Cs", "Pb", "Br2") + CIF_PHASES[2:] + RP_PHASES
 #: Br-Br bond length of the gas-phase molecule (Å), Huber & Herzberg (1979) / NIST CCCBDB.
 BR2_BOND = 2.281
@@ -123,5 +125,5 @@ def competing_phases(names=None, primitive: bool = False, rp_tilted: bool = Fals
     return out
 
 
-__all__ = ["competing_phases", "br2_molecule", "COMPETING_PHASES", "CIF_PHASES", "RP_PHASES",
+__all__ = ["competing_phases", "br2_molecule", "COMPETING_PHASES", "MOLECULES", "CIF_PHASES", "RP_PHASES",
            "BR2_BOND", "BR2_BOX"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pvatoms.cli.options import Command, add_json
+from pvatoms.cli.options import Command, Number, add_json
 
 
 class Demo(Command):
@@ -16,6 +16,8 @@ class Demo(Command):
         p.add_argument("-o", "--output", default="pvatoms-demo", help="run folder (default ./pvatoms-demo)")
         p.add_argument("--quick", action="store_true", help="a first look in a few minutes: CHGNet, unit "
                        "cells, coarse GPAW settings")
+        p.add_argument("--launchers", type=Number(1, 64, integer=True), default=None,
+                       help="launchers side by side (default: one per core, at most 2)")
         add_json(p, "print the summary as JSON")
 
     @staticmethod
@@ -23,4 +25,4 @@ class Demo(Command):
         from pathlib import Path
 
         from pvatoms import demo
-        return demo.run(Path(args.output), quick=args.quick, as_json=args.json)
+        return demo.run(Path(args.output), quick=args.quick, as_json=args.json, launchers=args.launchers)

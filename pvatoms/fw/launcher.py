@@ -54,6 +54,10 @@ class TransactionalLaunchPad:
         self._expiration = expiration
         self._last_ping = 0.0
         self.counts: dict = {}
+        #: expected seconds of the fireworks not yet finished (``spec._pvatoms_cost``), kept only
+        #: when ``track_cost`` is set (a progress display asked for it)
+        self.pending_cost: float | None = None
+        self.track_cost = False
         self.rerun_lost: list = []
         self.checked_out = None
         self.last_state = None
@@ -73,6 +77,8 @@ class TransactionalLaunchPad:
 
     def _count(self, lp) -> None:
         self.counts = state_counts(lp)
+        if self.track_cost:
+            self.pending_cost = pending_cost(lp)
 
     def checkout_fw(self, fworker, launch_dir, fw_id=None, host=None, ip=None, state="RUNNING"):
         with self._store.launchpad() as lp:
@@ -113,6 +119,20 @@ def state_counts(lp) -> dict:
         for fw in lp.fireworks.find({}, {"state": 1}):
             counts[fw["state"]] = counts.get(fw["state"], 0) + 1
     return counts
+
+
+#: firework states that will not run again without being asked
+DONE_STATES = ("COMPLETED", "FIZZLED", "DEFUSED", "ARCHIVED")
+
+
+def pending_cost(lp) -> float:
+    """Sum of the expected seconds (``spec._pvatoms_cost``, set by
+    :func:`pvatoms.fw.workflows.to_workflow`) of the fireworks not in :data:`DONE_STATES`, the
+    running ones included; fireworks without a cost count 1 s."""
+    total = 0.0
+    for fw in lp.fireworks.find({"state": {"$nin": list(DONE_STATES)}}, {"spec._pvatoms_cost": 1}):
+        total += float((fw.get("spec") or {}).get("_pvatoms_cost") or 1.0)
+    return total
 
 
 def checkout(lp, fworker, launch_dir, fw_id=None, host=None, ip=None, state="RUNNING"):
@@ -168,25 +188,33 @@ def recover_lost_runs(lp, expiration: float = DEFAULT_EXPIRATION) -> list[int]:
 
 
 def launch(store: EmbeddedStore, max_jobs: int | None = None, fworker_name: str | None = None,
-           expiration: float = DEFAULT_EXPIRATION, on_event=None) -> dict:
+           expiration: float = DEFAULT_EXPIRATION, on_event=None, wait: float | None = None) -> dict:
     """Run READY fireworks until none is left (or ``max_jobs`` ran). Returns
     ``{"ran": n, "completed": [fw_id...], "fizzled": [...], "rerun_lost": [...]}``.
 
     ``on_event(kind, info)`` is called with ``("start", {"fw_id", "name", "counts"})`` and
     ``("end", {"fw_id", "name", "state", "seconds", "counts"})`` (``counts``: fireworks per state
-    in the store), e.g. for a progress display."""
+    in the store), e.g. for a progress display. When ``on_event.track_cost`` is true, both also
+    carry ``cost`` (the firework's expected seconds) and ``pending_cost`` (of all unfinished
+    fireworks in the store, whoever runs them).
+
+    ``wait`` (s): when nothing is READY but other launchers still run fireworks (whose children
+    may become READY), poll every ``wait`` seconds instead of stopping; stop when nothing runs.
+    This is how several launchers share one study on one machine."""
     from fireworks import FWorker
     from fireworks.core.rocket import Rocket
 
     fworker = FWorker(name=fworker_name or f"pvatoms@{socket.gethostname()}")
     proxy = TransactionalLaunchPad(store, expiration)
+    proxy.track_cost = bool(getattr(on_event, "track_cost", False))
     if on_event:
         real_checkout = proxy.checkout_fw
 
         def checkout_and_tell(*args, **kwargs):
             fw, launch_id = real_checkout(*args, **kwargs)
             if fw is not None:
-                on_event("start", {"fw_id": fw.fw_id, "name": fw.name, "counts": dict(proxy.counts)})
+                on_event("start", {"fw_id": fw.fw_id, "name": fw.name, "counts": dict(proxy.counts),
+                                   "cost": fw.spec.get("_pvatoms_cost"), "pending_cost": proxy.pending_cost})
             return fw, launch_id
         proxy.checkout_fw = checkout_and_tell
     summary = {"ran": 0, "completed": [], "fizzled": [], "rerun_lost": proxy.rerun_lost}
@@ -207,13 +235,17 @@ def launch(store: EmbeddedStore, max_jobs: int | None = None, fworker_name: str 
         fw = proxy.checked_out
         if fw is None:                   # nothing READY
             _remove_if_empty(launch_dir)
+            if wait and proxy.counts.get("RUNNING", 0) + proxy.counts.get("RESERVED", 0) > 0:
+                time.sleep(float(wait))
+                continue
             break
         state = proxy.last_state or ("COMPLETED" if ran else "FIZZLED")
         summary["ran"] += 1
         summary["completed" if state == "COMPLETED" else "fizzled"].append(fw.fw_id)
         if on_event:
             on_event("end", {"fw_id": fw.fw_id, "name": fw.name, "state": state,
-                             "seconds": time.perf_counter() - t0, "counts": dict(proxy.counts)})
+                             "seconds": time.perf_counter() - t0, "counts": dict(proxy.counts),
+                             "cost": fw.spec.get("_pvatoms_cost"), "pending_cost": proxy.pending_cost})
     return summary
 
 

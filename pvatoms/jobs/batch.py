@@ -34,9 +34,9 @@ from pvatoms import schema
 from pvatoms.build.common import spacegroup
 from pvatoms.calc.batched import BatchedMLIP, check_batchable
 from pvatoms.errors import InputError
-from pvatoms.io import check_integer, check_number, non_finite_paths, null_non_finite
+from pvatoms.io import check_integer, check_number
 from pvatoms.jobs.common import check_atoms, check_charge, check_flag, check_fmax, check_steps, resolve_backend
-from pvatoms.jobs.runner import _hash_backend, _keep_aside
+from pvatoms.jobs.runner import _hash_backend, _keep_aside, finite_or_failed
 
 
 def relax_batch(structures, folders, backend="sevennet", cell: bool = False, fmax: float = 0.02,
@@ -128,7 +128,7 @@ def _run_batch(job, structures, folders, backend, settings, force, progress, eng
     def on_result(oc):
         k = todo[oc.index]
         _record(docs[k], folders[k], oc, batch_info, relax)
-        docs[k] = _finite(docs[k])
+        docs[k] = finite_or_failed(docs[k])
         schema.save(docs[k], folders[k])
 
     t0 = time.perf_counter()
@@ -221,21 +221,6 @@ def _record(doc: dict, folder: Path, oc, batch_info: dict, relax) -> None:
                              f"{relax['steps']} steps (max force now {oc.fmax:.3f} eV/Å); trajectory kept in relax.traj")
     if oc.error is not None:
         doc["status"], doc["reason"] = "failed", oc.error
-
-
-def _finite(doc: dict) -> dict:
-    """NaN/Inf are no result: written as null and the job failed, naming where (as the runner)."""
-    bad = non_finite_paths(doc)
-    if not bad:
-        return doc
-    doc = null_non_finite(doc)
-    more = f" (and {len(bad) - 5} more)" if len(bad) > 5 else ""
-    note = f"non-finite numbers in the result, written as null: {', '.join(bad[:5])}{more}"
-    if doc["status"] == "completed":
-        doc["status"], doc["reason"] = "failed", note + " (the calculation diverged or is undefined)"
-    else:
-        doc["data"]["non_finite"] = note
-    return doc
 
 
 def _fail_unfinished(docs, folders, todo, reason: str, seconds: float) -> None:

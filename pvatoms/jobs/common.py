@@ -70,7 +70,7 @@ def check_job_settings(settings: dict, where: str = "job_settings") -> dict:
         name = f"{where}.{key}"
         if key in checks:
             checks[key](value, name)
-        elif key in ("cell", "defect", "climb", "relax_endpoints", "write_gpw"):
+        elif key in ("cell", "defect", "climb", "relax_endpoints", "write_gpw", "soc"):
             check_flag(name, value)
     return settings
 

@@ -73,16 +73,24 @@ def run_job(job: str, folder, atoms: Atoms | None, backend, body: Callable[[dict
         doc["reason"] = f"{type(exc).__name__}: {exc}"
         doc["data"]["traceback"] = traceback.format_exc(limit=8)
     doc["wall_time"] = time.perf_counter() - t0
-    bad = non_finite_paths(doc)
-    if bad:                                   # an undefined number is no result: say so, write null
-        doc = null_non_finite(doc)
-        more = f" (and {len(bad) - 5} more)" if len(bad) > 5 else ""
-        note = f"non-finite numbers in the result, written as null: {', '.join(bad[:5])}{more}"
-        if doc["status"] == "completed":
-            doc["status"], doc["reason"] = "failed", note + " (the calculation diverged or is undefined)"
-        else:
-            doc["data"]["non_finite"] = note
+    doc = finite_or_failed(doc)
     schema.save(doc, folder)
+    return doc
+
+
+def finite_or_failed(doc: dict) -> dict:
+    """NaN/Inf are no result: written as null, and a completed job becomes failed, naming where
+    (the first five places); a job that failed already keeps its reason and gets a note."""
+    bad = non_finite_paths(doc)
+    if not bad:
+        return doc
+    doc = null_non_finite(doc)
+    more = f" (and {len(bad) - 5} more)" if len(bad) > 5 else ""
+    note = f"non-finite numbers in the result, written as null: {', '.join(bad[:5])}{more}"
+    if doc["status"] == "completed":
+        doc["status"], doc["reason"] = "failed", note + " (the calculation diverged or is undefined)"
+    else:
+        doc["data"]["non_finite"] = note
     return doc
 
 

@@ -31,10 +31,10 @@ def to_html(markdown_text: str, title: str) -> str:
 
 
 def write_report(root, structures: dict, wall_time: float, quick: bool = False, launched=None,
-                 bulk_gap: tuple[str, str] | None = None) -> dict:
+                 bulk_gap: tuple[str, str] | None = None, launchers: int = 1) -> dict:
     """Write ``REPORT.md`` and ``report.html`` into the run folder ``root`` (which holds
     ``studies.json``); returns the report summary. ``bulk_gap``: (study, step label) of the
-    bulk-gap calculation."""
+    bulk-gap calculation; ``launchers``: how many launchers ran side by side (for the overhead)."""
     root = Path(root)
     index = StudyIndex(root)
     since = time.time() - wall_time
@@ -43,11 +43,12 @@ def write_report(root, structures: dict, wall_time: float, quick: bool = False, 
           f"Run folder `{root}`, {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')}. Every number below "
           "comes from a result document under `studies/` and names the backend and model that produced it.", ""]
     md += sections.structures(root, structures)
-    md += sections.defects(root, index, facts)
+    md += sections.charged_defects(root, index, facts)
+    md += sections.screening(root, index, facts)
     md += sections.neb(root, index, facts)
     md += sections.electronic(root, index, facts, bulk_gap)
     md += meaning(facts)
-    ov = overhead(index, wall_time, since)
+    ov = overhead(index, wall_time, since, launchers)
     tot = totals(record_invocation(root, ov, since))
     jobs = index.result_documents()
     failed = [d for d in jobs if d.get("status") == "failed"]

@@ -49,6 +49,15 @@ class StudyIndex:
                     return self._doc(Path(a["folder"]) / "analysis.json"), dict(a, label=label, study=name)
         return None, None
 
+    def analyses(self, kind: str) -> list[tuple[dict | None, dict]]:
+        """(analysis document or None, its index entry) of every analysis of ``kind``, in study order."""
+        out = []
+        for name, ix in self.studies.items():
+            for label, a in ix["analyses"].items():
+                if a["kind"] == kind:
+                    out.append((self._doc(Path(a["folder"]) / "analysis.json"), dict(a, label=label, study=name)))
+        return out
+
     def step(self, study: str, label: str) -> tuple[dict | None, Path | None]:
         """(result document, folder) of step ``label`` of ``study``."""
         ix = self.studies.get(study)

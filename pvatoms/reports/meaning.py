@@ -27,8 +27,14 @@ MEASURED_BARRIERS = {"Br": 0.25}
 BARRIER_AGREEMENT = 0.08
 #: eV: two formation energies closer than this are not told apart
 TIE = 0.01
-#: backends whose potentials know neither charge nor spin
-CHARGE_FREE_BACKENDS = ("sevennet", "chgnet", "mlip")
+#: eV: a self-consistent Fermi level this close to midgap is "intrinsic-like"
+MIDGAP_TOL = 0.2
+#: eV: a transition level this close to a band edge is shallow
+SHALLOW_MAX = 0.1
+#: V: largest spread between the lattice directions of the potential alignment ΔV of a plateau
+ALIGNMENT_SPREAD_MAX = 0.2
+#: V: largest |ΔV| that a correction of a small cell is trusted with
+ALIGNMENT_MAX = 0.3
 #: Boltzmann constant, eV/K
 K_B = 8.617333262e-5
 
@@ -69,33 +75,99 @@ def _power_of_ten(x: float) -> str:
 
 # ---------------------------------------------------------------- rules: formation energies
 
-def cheapest_vacancy(label: str, energies: dict) -> str | None:
-    """``energies``: {defect name: E_f (eV)} of the neutral vacancies under limit ``label``."""
-    if not energies:
-        return None
-    ranked = sorted(energies.items(), key=lambda kv: kv[1])
-    best, e_best = ranked[0]
-    ties = [n for n, e in ranked[1:] if e - e_best < TIE]
-    if ties:
-        names = " and ".join([best] + ties)
-        return (f"Under the {label} limit the cheapest neutral vacancies are {names} ({e_best:.2f} eV, "
-                f"within {TIE:.2f} eV of each other: not told apart).")
-    return f"Under the {label} limit the cheapest neutral vacancy is {best} ({e_best:.2f} eV)."
-
-
-def negative_formation(names: list[str], charge_free: bool | None) -> str | None:
-    """Defects with a negative formation energy at some limit; ``charge_free``: the model knows
-    neither charge nor spin (an MLIP), None when unknown."""
+def negative_formation(names: list[str], where: str = "at the self-consistent Fermi level") -> str | None:
+    """Defects with a negative formation energy (``where``: at which Fermi level)."""
     if not names:
         return None
     names = sorted(set(names))
-    text = (f"Negative formation energies ({', '.join(names)} at some limits) mean that, with this model and "
-            "cell, the host would lose those atoms spontaneously there")
-    cations = [n for n in names if vacancy_element(n) in ("Cs", "Pb")]
-    if charge_free and cations:
-        return (text + "; neutral cation vacancies carry holes that a charge-free potential cannot describe, "
-                "so treat them as qualitative and check with a DFT backend and larger supercells.")
-    return text + "; check them with larger supercells and charged states before reading them as real."
+    return (f"Negative formation energies {where} ({', '.join(names)} at some limits) would mean the host "
+            "loses those atoms spontaneously there; with one small supercell that more likely marks an "
+            "unconverged cell or a missing competing phase: check with larger supercells before reading it as real.")
+
+
+def fermi_position(fermi_level: float, gap: float) -> str:
+    """Where ``fermi_level`` (eV above the VBM) sits in a gap of ``gap`` eV: within
+    :data:`MIDGAP_TOL` of midgap, in the lower (p-type) or upper (n-type) half, or outside."""
+    if fermi_level < 0 or fermi_level > gap:
+        return "outside the gap (a degenerate carrier gas: the defect model cannot hold it there)"
+    if abs(fermi_level - gap / 2) <= MIDGAP_TOL:
+        return f"within {MIDGAP_TOL:.1f} eV of midgap: intrinsic-like"
+    return "in the lower half of the gap: p-type" if fermi_level < gap / 2 else "in the upper half of the gap: n-type"
+
+
+def fermi_statement(limit: str, state: str, temperature: float, fermi_level: float, gap: float | None,
+                    electrons: float, holes: float, top: list) -> str | None:
+    """The self-consistent Fermi level under one limit. ``state``: 'equilibrium' (defects and
+    carriers at ``temperature``) or 'quenched' (defect totals frozen from growth, charges and
+    carriers at ``temperature``); ``top``: [(defect, q, concentration cm^-3)] of the most abundant
+    charged defects, largest first."""
+    if gap is None or gap <= 0:
+        return None
+    if state == "quenched":
+        head = f"Quenched to {temperature:.0f} K with the defects frozen, the Fermi level under the {limit} limit is"
+    else:
+        head = f"Under the {limit} limit at {temperature:.0f} K, charge neutrality puts the Fermi level"
+    text = (f"{head} {fermi_level:.2f} eV above the VBM ({fermi_position(fermi_level, gap)}; "
+            f"n = {electrons:.0e}, p = {holes:.0e} cm^-3)")
+    if top:
+        text += ", set by " + " and ".join(f"{d} (q = {q:+d}, {c:.0e} cm^-3)" for d, q, c in top[:2])
+    return text + "."
+
+
+def levels_statement(levels: list[dict], gap: float | None, soc_cbm_shift: float | None = None) -> str | None:
+    """The transition levels ({"defect", "transition", "level"} in eV above the VBM) against the
+    PBE gap: in the gap, shallow (within :data:`SHALLOW_MAX` of a band edge) or deep; and, with
+    the PBE+SOC CBM shift (eV, negative: the CBM moves down), which levels would leave the gap."""
+    if gap is None or gap <= 0:
+        return None
+    inside = [t for t in levels if 0.0 < t["level"] < gap]
+    if not inside:
+        return (f"No charge-transition level falls inside the PBE gap ({gap:.2f} eV): each vacancy keeps one charge "
+                "state for every Fermi level in the gap (shallow or inactive defects in this model).")
+    parts = []
+    for t in sorted(inside, key=lambda t: t["level"]):
+        depth = min(t["level"], gap - t["level"])
+        kind = "shallow" if depth <= SHALLOW_MAX else "deep"
+        parts.append(f"{t['defect']} {t['transition']} at {t['level']:.2f} eV ({kind})")
+    text = "Transition levels inside the PBE gap: " + "; ".join(parts) + f" (shallow: within {SHALLOW_MAX:.1f} eV of a band edge)."
+    if soc_cbm_shift is not None and soc_cbm_shift < 0:
+        out = [t for t in inside if t["level"] > gap + soc_cbm_shift]
+        text += (f" With the PBE+SOC band edges the CBM is {-soc_cbm_shift:.2f} eV lower, so "
+                 + (", ".join(f"{t['defect']} {t['transition']}" for t in out) + " would lie above it if the level did not move"
+                    if out else "every one of these levels stays below it if the level does not move")
+                 + "; Pb-6p-like levels move with the CBM, so only a SOC defect calculation can tell.")
+    return text
+
+
+def alignment_caveat(terms: list[dict]) -> str | None:
+    """Charged defects whose potential alignment shows no plateau: ΔV differs by more than
+    :data:`ALIGNMENT_SPREAD_MAX` between the lattice directions, or its mean exceeds
+    :data:`ALIGNMENT_MAX` (``terms``: rows with "defect", "q", "ΔV mean (V)", "ΔV spread (V)")."""
+    bad = []
+    for t in terms:
+        mean, spread = t.get("ΔV mean (V)"), t.get("ΔV spread (V)")
+        if mean is None or spread is None:
+            continue
+        if spread > ALIGNMENT_SPREAD_MAX or abs(mean) > ALIGNMENT_MAX:
+            bad.append(f"{t['defect']} q = {t['q']:+d} (ΔV {mean:+.2f} V, spread {spread:.2f} V)")
+    if not bad:
+        return None
+    return ("The potential far from the defect does not settle to one offset for " + ", ".join(bad)
+            + f" (a plateau needs a spread below {ALIGNMENT_SPREAD_MAX:.1f} V and an offset below {ALIGNMENT_MAX:.1f} V):"
+            " the cell is too small for these corrections, and the formation energies of these charge states "
+            "(and the levels and Fermi levels built on them) are uncertain by about q·ΔV.")
+
+
+def convergence_caveat(natoms: int | None, settings: str, converged_table: bool = False) -> str | None:
+    """The limit of a single-supercell defect table: ``natoms`` in the perfect supercell,
+    ``settings`` (k-points, cut-off) as text; ``converged_table``: a supercell/cut-off series
+    shows the numbers converged."""
+    if natoms is None:
+        return None
+    if converged_table:
+        return f"The {natoms}-atom supercell ({settings}) is converged to the tolerance of the convergence table."
+    return (f"These come from one {natoms}-atom supercell ({settings}): no supercell-size or cut-off series was "
+            "run, so they show what the chain computes, not converged values for a paper.")
 
 
 def vacancy_trend(element: str, cheapest_label: str | None, energies: dict, poor_vertex: str | None) -> str | None:
@@ -126,6 +198,15 @@ def host_stability(e_above_hull: float | None) -> str | None:
                 "energies were computed.")
     return (f"The defect analysis reported CsPbBr3 unstable, yet it lies within {HULL_TOL * 1000:.0f} meV/atom of "
             f"the hull ({e_above_hull * 1000:.1f} meV/atom): cannot tell why; see the defect analysis document.")
+
+
+def host_shifted(e_above_hull: float | None, shift: float | None) -> str | None:
+    """The host was lowered onto the hull (both in eV/atom) to define the limits."""
+    if not shift:
+        return None
+    return (f"At this level of theory CsPbBr3 lies {e_above_hull * 1000:.0f} meV/atom above the hull of the computed "
+            f"phases, so the limits rest on lowering it by {shift * 1000:.0f} meV/atom: whether CsPbBr3 is stable "
+            "against them is beyond these settings to tell.")
 
 
 def rp_stability(e_above_hull: dict) -> str | None:
@@ -212,36 +293,47 @@ def boundary_localization(statement: str | None) -> str | None:
 
 # ---------------------------------------------------------------- the paragraph
 
-def _charge_free(rows: list[dict]) -> bool | None:
-    names = [str(r.get("provenance") or "").split(" ")[0] for r in rows]
-    if not any(names):
-        return None
-    return all(n in CHARGE_FREE_BACKENDS for n in names if n)
-
-
-def formation_statements(rows: list[dict], limits_named: dict) -> list[str]:
-    """The formation-energy sentences of the neutral-vacancy table rows."""
+def formation_statements(charged: dict, limits_named: dict) -> list[str]:
+    """The sentences on a charged-defect (DFT) table. ``charged``: ``rows`` (formation energies at
+    the VBM, one per defect and charge, columns per limit), ``levels`` (transition levels),
+    ``fermi`` (rows of the Fermi-level table), ``gap`` (eV), ``soc_shift`` ({vbm, cbm} eV or
+    None), ``natoms`` and ``settings`` of the supercell. A neutral-MLIP screening table is never
+    given here: it carries no formation energy."""
+    rows = charged.get("rows") or []
     columns = limit_columns(rows)
-    neutral = [r for r in rows if r.get("q", 0) == 0]
     if not columns:
         return []
     out = []
-    for col in columns:
-        out.append(cheapest_vacancy(limit_label(col), {r["defect"]: r[col] for r in neutral}))
-    out.append(negative_formation([r["defect"] for r in rows for c in columns if r[c] < 0], _charge_free(rows)))
-    vbr = [r for r in neutral if vacancy_element(r["defect"]) == "Br"]
+    groups: dict = {}
+    for r in charged.get("fermi") or []:
+        groups.setdefault((r["limit"], r["state"]), []).append(r)
+    negative = []
+    for (limit, state), rs in groups.items():
+        charged_states = sorted((r for r in rs if r["q"] != 0), key=lambda r: -r["c (cm^-3)"])
+        top = [(r["defect"], r["q"], r["c (cm^-3)"]) for r in charged_states]
+        r0 = rs[0]
+        out.append(fermi_statement(limit, state, r0["T (K)"], r0["E_F (eV)"], charged.get("gap"), r0["n (cm^-3)"],
+                                   r0["p (cm^-3)"], top))
+        negative += [r["defect"] for r in rs if state == "equilibrium" and r["E_f at E_F (eV)"] < 0]
+    out.append(negative_formation(negative))
+    shift = (charged.get("soc_shift") or {}).get("cbm")
+    out.append(levels_statement(charged.get("levels") or [], charged.get("gap"), shift))
+    vbr = [r for r in rows if vacancy_element(r["defect"]) == "Br"]
     if vbr and len(columns) >= 2:
         lowest = {limit_label(c): min(r[c] for r in vbr) for c in columns}
         cheapest = min(lowest, key=lowest.get)
         out.append(vacancy_trend("Br", cheapest, lowest, (limits_named or {}).get("Br-poor")))
+    out.append(alignment_caveat(charged.get("corrections") or []))
+    out.append(convergence_caveat(charged.get("natoms"), charged.get("settings") or "", bool(charged.get("converged"))))
     return [s for s in out if s]
 
 
 def meaning(facts: dict) -> list[str]:
     """The 'what this means' section (Markdown lines), one sentence per rule that has something
     to say about the numbers in ``facts``."""
-    lines = formation_statements(facts.get("formation") or [], facts.get("limits_named") or {})
+    lines = formation_statements(facts.get("charged") or {}, facts.get("limits_named") or {})
     lines.append(host_stability(facts.get("host_unstable")))
+    lines.append(host_shifted(**(facts.get("host_shift") or {"e_above_hull": None, "shift": None})))
     lines.append(rp_stability(facts.get("rp_hull") or {}))
     for r in facts.get("neb") or []:
         eb, species = r.get("E_b forward (eV)"), r.get("species")
@@ -251,9 +343,11 @@ def meaning(facts: dict) -> list[str]:
     for s in (facts.get("localization") or {}).values():
         lines.append(boundary_localization(s))
     lines = [s for s in lines if s]
-    return ["## 5. What this means", "", " ".join(lines) if lines else "Not enough finished results yet.", ""]
+    return ["## 6. What this means", "", " ".join(lines) if lines else "Not enough finished results yet.", ""]
 
 
-__all__ = ["meaning", "formation_statements", "cheapest_vacancy", "negative_formation", "vacancy_trend",
-           "host_stability", "rp_stability", "barrier_comparison", "mobility", "band_gap",
-           "boundary_localization", "hop_rate", "HULL_TOL", "METASTABLE_MAX", "MOBILE_MAX"]
+__all__ = ["meaning", "formation_statements", "negative_formation", "vacancy_trend", "fermi_statement",
+           "fermi_position", "levels_statement", "convergence_caveat", "alignment_caveat",
+           "host_stability", "host_shifted", "rp_stability", "barrier_comparison", "mobility", "band_gap",
+           "boundary_localization", "hop_rate", "HULL_TOL", "METASTABLE_MAX", "MOBILE_MAX", "SHALLOW_MAX",
+           "MIDGAP_TOL"]

@@ -75,29 +75,148 @@ def structures(root: Path, docs: dict) -> list[str]:
     return out + [""]
 
 
-def defects(root: Path, index: StudyIndex, facts: dict) -> list[str]:
-    out = ["## 2. Chemical potentials and vacancy formation energies", ""]
-    doc, entry = index.analysis("defects")
-    if not doc:
-        return out + [missing(index, entry, entry["label"] if entry else "the defect study"), ""]
-    cp = doc.get("chemical_potentials") or {}
-    if doc.get("status") == "host unstable":
-        facts["host_unstable"] = cp.get("e_above_hull")
-        return out + [f"**{doc.get('message')}**", ""]
+#: backends of a charged-defect (DFT) study; the others are charge-free MLIPs (screening only)
+DFT_BACKENDS = ("gpaw", "vasp")
+
+
+def _is_dft(index: StudyIndex, entry: dict) -> bool:
+    """True when the analysis's perfect supercell (role ``bulk``) is computed by DFT (from the
+    study index, so an unfinished analysis is classified too)."""
+    steps = index.studies[entry["study"]]["steps"]
+    bulk = (entry["roles"].get("bulk") or [None])[0]
+    return (steps.get(bulk) or {}).get("backend") in DFT_BACKENDS
+
+
+def _chempot_tables(doc: dict, entry: dict) -> list[str]:
+    out = []
     tables = doc.get("tables") or _older_tables(entry)
     for name in ("chemical_potentials", "competing_phases"):
         if tables.get(name):
             out += [f"**{name.replace('_', ' ').capitalize()}**", "", to_markdown(tables[name]), ""]
-    rp = cp.get("rp_phases_e_above_hull") or {}
-    if rp:
-        out += ["RP phases above the convex hull: " + ", ".join(f"{k} {v * 1000:.0f} meV/atom" for k, v in rp.items()) + ".", ""]
-        facts["rp_hull"] = rp
-    if doc.get("formation_energies"):
-        out += ["**Formation energies** (neutral vacancies, eV)", "", to_markdown(doc["formation_energies"]), ""]
+    return out
+
+
+def _relaxation_line(index: StudyIndex, entry: dict) -> str:
+    """How far the DFT relaxations of the defect cells got: converged ones and the largest
+    residual force of the others."""
+    steps = index.studies[entry["study"]]["steps"]
+    labels = entry["roles"].get("defects", [])
+    if labels and all((steps.get(x) or {}).get("job") == "static" for x in labels):
+        d, _ = index.step(entry["study"], labels[0])
+        geometry = ((d or {}).get("level_of_theory") or {}).get("geometry") or "MLIP"
+        return (f"DFT single points on {geometry} geometries, no DFT relaxation: each charged state sits at the "
+                "geometry of its neutral defect, so it misses its own relaxation energy (which would lower it and "
+                "move the levels).")
+    done, loose = 0, []
+    for label in labels:
+        d, _ = index.step(entry["study"], label)
+        data = (d or {}).get("data") or {}
+        if d and d.get("status") == "completed":
+            if data.get("converged"):
+                done += 1
+            else:
+                loose.append(f"{label} (f_max {data.get('fmax', float('nan')):.2f} eV/Å after {data.get('steps')} steps)")
+    text = f"DFT relaxations converged: {done} of {done + len(loose)}"
+    return text + (f"; stopped at the step limit: {', '.join(loose)}." if loose else ".")
+
+
+def charged_defects(root: Path, index: StudyIndex, facts: dict) -> list[str]:
+    """Section 2: the charged-defect study (DFT): chemical potentials, corrected formation
+    energies, transition levels with the PBE and PBE+SOC band edges, Fermi level, diagrams."""
+    out = ["## 2. Charged-defect formation energies (DFT)", ""]
+    dft = [(d, e) for d, e in index.analyses("defects") if _is_dft(index, e)]
+    if not dft or dft[0][0] is None:
+        entry = dft[0][1] if dft else None
+        return out + [missing(index, entry, entry["label"] if entry else "the charged-defect study"), ""]
+    doc, entry = dft[0]
+    cp = doc.get("chemical_potentials") or {}
+    if doc.get("status") == "host unstable":
+        facts["host_unstable"] = cp.get("e_above_hull")
+        return out + [f"**{doc.get('message')}**", ""]
+    bulk, _ = index.step(entry["study"], entry["roles"]["bulk"][0])
+    natoms = len((bulk or {}).get("structure", {}).get("symbols") or []) or None
+    eps = doc.get("dielectric") or {}
+    st = ((bulk or {}).get("backend") or {}).get("settings") or {}
+    settings = ", ".join(f"{k} {v}" for k, v in st.items() if k in ("ecut", "kpts", "xc"))
+    out += [f"Level of theory **{doc.get('level_of_theory')}** ({provenance(bulk)}); perfect supercell "
+            f"{natoms} atoms; Freysoldt corrections with ε = {eps.get('value')} ({eps.get('source')}); "
+            f"{_relaxation_line(index, entry)}", ""]
+    if cp.get("host_shift"):
+        decomp = " + ".join(sorted((doc.get("chemical_potentials") or {}).get("decomposition") or {})) or "other phases"
+        out += [f"*CsPbBr3 lies {cp['e_above_hull'] * 1000:.0f} meV/atom above the convex hull of these phases at this "
+                f"level of theory; its energy was lowered by {cp['host_shift'] * 1000:.0f} meV/atom onto the hull to "
+                "define the chemical-potential limits (the study's host_on_hull tolerance).*", ""]
+        facts["host_shift"] = {"e_above_hull": cp["e_above_hull"], "shift": cp["host_shift"]}
+    out += _chempot_tables(doc, entry)
+    tables = doc.get("tables") or {}
+    for key, title in (("formation_energies", "Formation energies at E_F = VBM (eV)"),
+                       ("transition_levels", "Transition levels (eV)"),
+                       ("band_edges", "Band edges of the perfect supercell, PBE and PBE+SOC (eV, from the PBE VBM)")):
+        if tables.get(key):
+            out += [f"**{title}**", "", to_markdown(tables[key]), ""]
+    if doc.get("correction_terms"):
+        out += ["**Finite-size corrections** (lattice term, alignment term and the potential offset ΔV far from the "
+                "defect along the three lattice directions)", "", to_markdown(doc["correction_terms"]), ""]
+    if tables.get("fermi_level"):
+        out += ["**Self-consistent Fermi level** (eV above the VBM; the most abundant charged defect per limit)", "",
+                to_markdown(_fermi_summary(tables["fermi_level"])), ""]
     for png in _pngs(doc, entry, "diagram"):
         out += [f"![{png.stem}]({_rel(png, root)})", ""]
-    facts["formation"] = doc.get("formation_energies") or []
+    edges = doc.get("band_edges") or {}
+    soc = (edges.get("soc") or {}).get("shift")
+    facts["charged"] = {"rows": doc.get("formation_energies") or [], "fermi": tables.get("fermi_level") or [],
+                        "levels": [{"defect": r["defect"], "transition": r["transition"],
+                                    "level": r["level above VBM (eV)"]} for r in tables.get("transition_levels") or []],
+                        "gap": (edges.get("pbe") or {}).get("gap"),
+                        "soc_shift": soc, "natoms": natoms, "settings": settings,
+                        "corrections": doc.get("correction_terms") or []}
     facts["limits_named"] = cp.get("named") or {}
+    return out
+
+
+def _fermi_summary(rows: list[dict]) -> list[dict]:
+    """One row per limit and state from the Fermi-level table: E_F, n, p and the most abundant
+    charged defect."""
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault((r["limit"], r["state"]), []).append(r)
+    out = []
+    for (limit, state), rs in groups.items():
+        top = max((r for r in rs if r["q"] != 0), key=lambda r: r["c (cm^-3)"], default=None)
+        out.append({"limit": limit, "state": state, "T (K)": f"{rs[0]['T (K)']:.0f}", "E_F (eV)": rs[0]["E_F (eV)"],
+                    "n (cm^-3)": f"{rs[0]['n (cm^-3)']:.1e}", "p (cm^-3)": f"{rs[0]['p (cm^-3)']:.1e}",
+                    "most abundant": f"{top['defect']} q={top['q']:+d}" if top else "–",
+                    "c (cm^-3)": f"{top['c (cm^-3)']:.1e}" if top else "–"})
+    return out
+
+
+def screening(root: Path, index: StudyIndex, facts: dict) -> list[str]:
+    """Section 3: the neutral-vacancy MLIP study, titled as screening: its energies are taken at
+    an implicit Fermi level with no band edges, correction or spin, so no sentence of the report
+    rests on them; the RP phases' distance from the hull (same model) is reported."""
+    out = ["## 3. Neutral-vacancy screening (machine-learned potential)", ""]
+    mlip = [(d, e) for d, e in index.analyses("defects") if not _is_dft(index, e)]
+    if not mlip:
+        return out[:0]                    # no screening study in this run: no section
+    doc, entry = mlip[0]
+    if doc is None:
+        return out + [missing(index, entry, entry["label"]), ""]
+    cp = doc.get("chemical_potentials") or {}
+    model = provenance({"backend": doc.get("backend")})
+    out += [f"*Screening only ({model}): neutral cells of a charge-free potential. These numbers sit at an implicit "
+            "Fermi level, with no band edges, finite-size correction or spin; they are not formation energies of "
+            "charged defects and are not comparable with section 2.*", ""]
+    if doc.get("status") == "host unstable":
+        return out + [f"**{doc.get('message')}**", ""]
+    out += _chempot_tables(doc, entry)
+    rp = cp.get("rp_phases_e_above_hull") or {}
+    if rp:
+        out += [f"RP phases above the convex hull ({model}): " +
+                ", ".join(f"{k} {v * 1000:.0f} meV/atom" for k, v in rp.items()) + ".", ""]
+        facts["rp_hull"] = rp
+    if doc.get("formation_energies"):
+        out += ["**Neutral-vacancy energies (screening, eV; not formation energies of charged defects)**", "",
+                to_markdown(doc["formation_energies"]), ""]
     return out
 
 
@@ -115,7 +234,7 @@ def _older_tables(entry: dict) -> dict:
 
 
 def neb(root: Path, index: StudyIndex, facts: dict) -> list[str]:
-    out = ["## 3. V_Br migration", ""]
+    out = ["## 4. V_Br migration", ""]
     doc, entry = index.analysis("neb")
     if not doc:
         return out + [missing(index, entry, "the NEB"), ""]
@@ -132,7 +251,7 @@ def _formula(doc: dict) -> str:
 
 
 def electronic(root: Path, index: StudyIndex, facts: dict, bulk_gap: tuple[str, str] | None) -> list[str]:
-    out = ["## 4. Electronic structure (GPAW, PBE without SOC)", ""]
+    out = ["## 5. Electronic structure (GPAW, PBE without SOC)", ""]
     gap_doc, _ = index.step(*bulk_gap) if bulk_gap else (None, None)
     if gap_doc and gap_doc.get("status") == "completed":
         be = gap_doc["band_edges"]

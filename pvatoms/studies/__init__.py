@@ -14,13 +14,18 @@ from pvatoms.studies.specs import STUDIES, Study, load_study, study_from_dict
 
 
 def plan_study(study) -> StudyGraph:
-    """The step graph of a study (a typed :class:`Study`, or a spec mapping)."""
+    """The step graph of a study (a typed :class:`Study`, or a spec mapping); with ``batch: N``
+    its MLIP relaxations and single points run in batches of up to N (:func:`graph.batch_steps`)."""
     from pvatoms.studies import band_edges, boundary, defects, neb, phonons, smoke
     if isinstance(study, dict):
         study = study_from_dict(study)
     planner = {"smoke": smoke, "defects": defects, "neb": neb, "phonons": phonons, "band-edges": band_edges,
                "boundary": boundary}
-    return planner[study.study].plan(study)
+    graph = planner[study.study].plan(study)
+    if study.batch:
+        from pvatoms.studies.graph import batch_steps
+        graph = batch_steps(graph, size=study.batch)
+    return graph
 
 
 def run_local(graph: StudyGraph, on_event=None) -> dict:

@@ -48,7 +48,8 @@ def dielectric_of(spec: dict | None):
     return eps[part], f"{spec.get('source')}; {eps.get('method')}, {level}"
 
 
-def defects_analysis(roles: dict, folder: Path, dielectric=None, site_counts=None, fermi=None, **_) -> dict:
+def defects_analysis(roles: dict, folder: Path, dielectric=None, site_counts=None, fermi=None, host_on_hull=0.0,
+                     **_) -> dict:
     """Chemical-potential limits, formation energies, transition levels, diagrams and tables
     (:func:`pvatoms.analysis.defects.analyse_defects`) from the results by role."""
     from pvatoms.analysis.defects import analyse_defects
@@ -57,10 +58,13 @@ def defects_analysis(roles: dict, folder: Path, dielectric=None, site_counts=Non
         raise InputError("the perfect supercell did not finish: no formation energies")
     eps, source = dielectric_of(dielectric)
     fermi = fermi or {}
+    soc = [((d.get("data") or {}).get("band_edges_soc"), d) for d in _docs(roles.get("soc", []))]
+    soc = [dict(rec, level_of_theory=(d.get("level_of_theory") or {}).get("label")) for rec, d in soc if rec]
     out = analyse_defects(folder, bulk=bulk[0], defects=_docs(roles.get("defects", [])),
                           phases=_docs(roles.get("phases", [])), host=host[0] if host else None, dielectric=eps,
                           site_counts=site_counts, temperature=fermi.get("temperature"),
-                          effective_masses=fermi.get("effective_masses"), quench_temperature=fermi.get("quench_to"))
+                          effective_masses=fermi.get("effective_masses"), quench_temperature=fermi.get("quench_to"),
+                          soc_band_edges=soc[0] if soc else None, host_on_hull=float(host_on_hull or 0.0))
     if fermi:
         out["effective_masses_source"] = fermi.get("source")
     return {"kind": "defects", "schema": ANALYSIS_SCHEMA, "skipped_unfinished": _skipped(roles), **out,

@@ -132,10 +132,17 @@ class Study:
     backend: str = "sevennet"
     backend_settings: dict = field(default_factory=dict)
     folder: str | None = None     # default runs/<name>, relative to the current directory
+    #: run the machine-learned relaxations / single points in batches of this many structures
+    #: (one firework per batch, many structures per model call); None: one firework each
+    batch: int | None = None
     _base: str = "."              # folder of the spec file (structure files resolve against it)
 
     def check(self) -> None:
         check_choice("backend", self.backend, BACKENDS)
+        if self.batch is not None:
+            self.batch = _number(self.batch, "batch", int)
+            if self.batch < 2:
+                raise InputError(f"batch must be at least 2 structures per batch (or null: none), got {self.batch!r}")
         if not isinstance(self.backend_settings, dict):
             raise InputError(f"backend_settings must be a mapping, got {self.backend_settings!r}")
         if not isinstance(self.name, str) or not self.name:
@@ -191,6 +198,9 @@ class Defects:
     antisites: list = field(default_factory=list)
     complexes: list = field(default_factory=list)
     interstitial_sites: int = 3
+    #: {element: [Wyckoff labels]}: keep only the vacancies and antisites on these sites of that
+    #: element (e.g. ``{"Br": ["8d"]}``: the equatorial Br of Pnma CsPbBr3); default every site
+    sites: dict = field(default_factory=dict)
 
 
 def dielectric_value(value, where: str = "dielectric"):
@@ -276,6 +286,9 @@ class DefectStudy(Study):
     dielectric: object = None
     phase_backend_settings: dict | None = None
     fermi: dict | Fermi | None = None
+    soc_band_edges: bool = True   # DFT: PBE+SOC band edges of the perfect supercell (GPAW)
+    dft_relax: bool = True        # DFT: relax each charge state; false: single points on MLIP geometries
+    host_on_hull: float = 0.0     # eV/atom: lower a host this close above the hull onto it (0: never)
 
     def check(self) -> None:
         super().check()
@@ -291,6 +304,13 @@ class DefectStudy(Study):
         if self.prerelax is not None:
             check_choice("prerelax", self.prerelax, MLIP_BACKENDS)
         self.prerelax_fmax = _number(self.prerelax_fmax, "prerelax_fmax")
+        self.host_on_hull = _number(self.host_on_hull, "host_on_hull", positive=False)
+        if not 0.0 <= self.host_on_hull <= 0.05:
+            raise InputError(f"host_on_hull must be at most 0.05 eV/atom (a larger distance from the hull is physics, "
+                             f"not an error to shift away), got {self.host_on_hull!r}")
+        for key in ("soc_band_edges", "dft_relax"):
+            if not isinstance(getattr(self, key), bool):
+                raise InputError(f"{key} must be true or false, got {getattr(self, key)!r}")
         self.dielectric = dielectric_value(self.dielectric)
         if self.fermi is not None:
             self.fermi = Fermi.from_dict(self.fermi) if not isinstance(self.fermi, Fermi) else self.fermi
@@ -305,11 +325,17 @@ class DefectStudy(Study):
     def phase_settings(self, phase: str | None = None) -> dict:
         """Backend settings of a competing phase: the study's, without an explicit k-mesh (a
         supercell's Γ-only mesh would be wrong for a metal), updated by phase_backend_settings; DFT
-        references of the metals (Cs, Pb) get at least :data:`METAL_KPOINT_DENSITY`."""
+        references of the metals (Cs, Pb) get at least :data:`METAL_KPOINT_DENSITY`; molecules in a
+        box (Br2) get the Γ point only (a box has no band dispersion to sample)."""
+        from pvatoms.build.competing import MOLECULES
         out = {k: v for k, v in self.backend_settings.items() if k not in ("kpts", "kpoints")}
         out.update(self.phase_backend_settings or {})
         if self.dft and phase in METALS and "kpts" not in out and "kpoints" not in out:
             out["kpoint_density"] = max(float(out.get("kpoint_density", 0.0)), METAL_KPOINT_DENSITY)
+        given = self.phase_backend_settings or {}
+        if self.dft and phase in MOLECULES and "kpts" not in given and "kpoints" not in given:
+            out.pop("kpoint_density", None)
+            out["kpoints" if self.backend == "vasp" else "kpts"] = [1, 1, 1]
         return out
 
 

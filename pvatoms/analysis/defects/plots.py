@@ -73,8 +73,9 @@ def plot_formation_energies(thermo, limit: str, stem, emin: float | None = None,
                   (" [range: experimental gap]" if nominal else ""))
     ax.set_ylabel(r"Formation energy $\Delta H$ (eV)")
     b = thermo.bulk_doc.get("backend") or {}
-    ax.set_title(f"{thermo.limit_labels.get(limit, limit)}\n{b.get('name')} {b.get('model')}, "
-                 f"{supercell_text(thermo.bulk_atoms)}", fontsize=8)
+    level = (thermo.bulk_doc.get("level_of_theory") or {}).get("label")
+    ax.set_title(f"{thermo.limit_labels.get(limit, limit)}\n{b.get('name')} {b.get('model')}"
+                 + (f" ({level})" if level else "") + f", {supercell_text(thermo.bulk_atoms)}", fontsize=8)
     ax.legend(fontsize=7, frameon=False)
     fig.tight_layout()
     paths = save_figure(fig, stem, dpi=200)

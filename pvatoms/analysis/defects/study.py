@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from pvatoms.analysis import ANALYSIS_SCHEMA
 from pvatoms.analysis.chempots import (ChemicalPotentialLimits, chemical_potential_limits, chempot_table_rows,
                                        plot_stability_region, write_chempot_tables)
@@ -48,7 +50,8 @@ def analyse_defects(output, bulk: dict, defects, phases=(), host: dict | None = 
                     dielectric=None, correction: str = "freysoldt", vbm: float | None = None,
                     band_gap: float | None = None, fermi_level: float = 0.0, temperature: float | None = None,
                     effective_masses=None, max_changes: int = MAX_CHANGES, elements=None,
-                    site_counts: dict | None = None, quench_temperature: float | None = None) -> dict:
+                    site_counts: dict | None = None, quench_temperature: float | None = None,
+                    soc_band_edges: dict | None = None, host_on_hull: float = 0.0) -> dict:
     """Chemical potentials, formation energies, transition levels, diagrams and tables.
 
     Parameters (documents as :func:`pvatoms.schema.read_result` returns them; labels from ``_label``)
@@ -75,6 +78,13 @@ def analyse_defects(output, bulk: dict, defects, phases=(), host: dict | None = 
         element (an upper bound, said in ``notes``).
     quench_temperature : K; also the frozen-defect Fermi level: totals fixed at ``temperature``
         (growth), charge states and carriers at ``quench_temperature`` (e.g. 300 K).
+    soc_band_edges : the PBE+SOC band-edge record of the bulk (``data.band_edges_soc`` of a GPAW
+        static, :func:`pvatoms.calc.soc.soc_band_edges`): adds ``band_edges`` (PBE and PBE+SOC
+        edges, the shifts) and, per transition level, its depth below the CBM with the PBE and
+        with the PBE+SOC band edges (the level itself held fixed: see :func:`soc_level_rows`).
+    host_on_hull : eV/atom; a host above the hull by at most this much is lowered onto it to
+        define the limits (:func:`pvatoms.analysis.chempots.chemical_potential_limits`,
+        ``shift_to_hull``); the shift is in ``chemical_potentials.host_shift``.
 
     Writes into ``output``: ``chempots.json``, ``chemical_potentials.{csv,md,tex}``,
     ``competing_phases.{csv,md,tex}``, ``stability_region.{png,pdf}``,
@@ -104,7 +114,7 @@ def analyse_defects(output, bulk: dict, defects, phases=(), host: dict | None = 
 
 def _analyse_into(outdir: Path, bulk, defects, phases, host, chempots, dielectric, correction, vbm, band_gap,
                   fermi_level, temperature, effective_masses, max_changes, elements, site_counts=None,
-                  quench_temperature=None) -> dict:
+                  quench_temperature=None, soc_band_edges=None, host_on_hull=0.0) -> dict:
     """:func:`analyse_defects` writing into ``outdir`` (the staging folder)."""
     if bulk is None:
         raise InputError("missing bulk reference: give the result document of the perfect supercell")
@@ -128,7 +138,8 @@ def _analyse_into(outdir: Path, bulk, defects, phases, host, chempots, dielectri
             raise InputError("no competing-phase documents (Cs, Pb, Br2, CsBr, PbBr2, Cs4PbBr6, CsPb2Br5, "
                              "CsBr3, RP phases) and no chempots: the chemical potentials cannot be bounded")
         limits = chemical_potential_limits(host, {d.get("_label") or f"phase {i}": d for i, d in enumerate(phases)},
-                                           elements=list(elements) if elements else host_elements(host))
+                                           elements=list(elements) if elements else host_elements(host),
+                                           shift_to_hull=host_on_hull)
     outdir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(outdir / "chempots.json", limits.as_dict())
     doc["files"]["chempots"] = "chempots.json"
@@ -137,7 +148,7 @@ def _analyse_into(outdir: Path, bulk, defects, phases, host, chempots, dielectri
     doc["tables"] = chempot_table_rows(limits)
     doc["chemical_potentials"] = {"stable": limits.stable, "e_above_hull": limits.e_above_hull,
                                   "named": limits.named, "limits": limits.limits,
-                                  "rp_phases_e_above_hull": limits.rp_phases}
+                                  "rp_phases_e_above_hull": limits.rp_phases, "host_shift": limits.host_shift}
     if not limits.stable:
         doc["status"] = "host unstable"
         doc["message"] = (f"{limits.host} is {limits.e_above_hull:.4f} eV/atom above the convex hull with "
@@ -159,7 +170,19 @@ def _analyse_into(outdir: Path, bulk, defects, phases, host, chempots, dielectri
     doc["formation_energies"] = thermo.table_rows(fermi_level)
     doc["tables"]["formation_energies"] = doc["formation_energies"]
     doc["tables"]["transition_levels"] = thermo.transition_rows()
+    if thermo.vbm is not None and thermo.band_gap is not None:
+        doc["band_edges"] = {"pbe": {"vbm": thermo.vbm, "cbm": thermo.vbm + thermo.band_gap, "gap": thermo.band_gap},
+                             "soc": soc_band_edges}
+    if soc_band_edges is not None and thermo.band_gap is not None:
+        doc["tables"]["band_edges"], doc["tables"]["transition_levels"] = soc_level_rows(
+            thermo.band_gap, soc_band_edges, doc["tables"]["transition_levels"])
+        from pvatoms.analysis.tables import write_table
+        for key, caption in (("band_edges", "Bulk band edges with and without spin-orbit coupling"),
+                             ("transition_levels", "Thermodynamic charge transition levels")):
+            paths = write_table(doc["tables"][key], outdir / key, caption=caption, label=f"tab:{key.replace('_', '-')}")
+            doc["files"][key] = [x.name for x in paths.values()]
     doc["corrections"] = {f"{e.name} q={e.charge:+d}": e.correction_energy for e in thermo.entries}
+    doc["correction_terms"] = correction_terms(thermo.entries)
     doc["dielectric"] = dielectric
     doc["level_of_theory"] = (bulk.get("level_of_theory") or {}).get("label")
     from pvatoms.analysis.defects.interop import write_pymatgen_entries
@@ -189,6 +212,48 @@ def _analyse_into(outdir: Path, bulk, defects, phases, host, chempots, dielectri
     return doc
 
 
+def correction_terms(entries) -> list[dict]:
+    """Per charged defect: the correction's lattice (electrostatic) term, its alignment term q·ΔV
+    and the alignment ΔV along each lattice direction (V), when the correction computed them. A
+    spread of ΔV between directions, or a large ΔV, means no plateau far from the defect: the
+    cell is too small for the correction to be trusted (see :func:`pvatoms.reports.meaning`)."""
+    rows = []
+    for e in entries:
+        c = e.correction if isinstance(e.correction, dict) else {}
+        if not e.charge or "electrostatic" not in c:
+            continue
+        dv = [float(v) for v in (c.get("alignments") or {}).values()]
+        rows.append({"defect": e.name, "q": e.charge, "method": c.get("method"), "E_corr (eV)": e.correction_energy,
+                     "lattice (eV)": float(c["electrostatic"]), "alignment q·ΔV (eV)": float(c.get("potential_alignment", 0.0)),
+                     "ΔV mean (V)": float(np.mean(dv)) if dv else None,
+                     "ΔV spread (V)": float(np.ptp(dv)) if dv else None})
+    return rows
+
+
+def soc_level_rows(gap: float, soc: dict, levels: list[dict]) -> tuple[list[dict], list[dict]]:
+    """Band-edge rows (PBE, PBE+SOC: VBM and CBM relative to the PBE VBM, gap, eV) and the
+    transition-level rows with two more columns: depth below the CBM with the PBE edges
+    (``gap - level``) and with the PBE+SOC edges (``gap + Δ_CBM - level``; the level measured
+    from the PBE VBM held fixed, as if it did not move with SOC).
+
+    Holding the level fixed is exact for neither kind of level: a level made of Pb 6p states
+    (V_Br-like) moves down with the CBM, one made of Br 4p states hardly moves. The two columns
+    bracket what a PBE+SOC defect calculation would give; they are not that calculation."""
+    dv, dc = float(soc["shift"]["vbm"]), float(soc["shift"]["cbm"])
+    edges = [{"band edges": "PBE", "VBM (eV)": 0.0, "CBM (eV)": gap, "gap (eV)": gap,
+              "provenance": "same supercell and settings as the defects"},
+             {"band edges": "PBE+SOC", "VBM (eV)": dv, "CBM (eV)": gap + dc, "gap (eV)": gap + dc - dv,
+              "provenance": f"non-self-consistent SOC ({soc['method'].get('code')}, {soc['method'].get('bands')} bands)"
+                            + (f", {soc['level_of_theory']}" if soc.get("level_of_theory") else "")}]
+    rows = []
+    for r in levels:
+        lv = float(r["level above VBM (eV)"])
+        rows.append({**{k: v for k, v in r.items() if k != "provenance"},
+                     "below CBM, PBE (eV)": gap - lv, "below CBM, PBE+SOC edges (eV)": gap + dc - lv,
+                     "provenance": r.get("provenance")})
+    return edges, rows
+
+
 def fermi_rows(thermo, solutions: dict, kind: str) -> list[dict]:
     """One row per limit and defect charge state at the self-consistent Fermi level: E_F (eV above
     the VBM), T (K), carriers and the defect's formation energy and concentration (cm^-3)."""
@@ -203,4 +268,4 @@ def fermi_rows(thermo, solutions: dict, kind: str) -> list[dict]:
     return rows
 
 
-__all__ = ["analyse_defects", "host_elements", "fermi_rows", "SUMMARY_FILE"]
+__all__ = ["analyse_defects", "host_elements", "fermi_rows", "soc_level_rows", "SUMMARY_FILE"]
