@@ -39,6 +39,7 @@ def keep_sites(defects: list, sites: dict) -> list:
         raise InputError(f"defects.sites must map an element to Wyckoff labels, e.g. {{Br: [8d]}}; got {sites!r}")
     on_site = [x for x in defects if x.kind in ("vacancy", "antisite") and x.host_element]
     label = {x.name: x.name.rsplit("_", 1)[-1] for x in on_site}            # V_Br_8d -> 8d
+    keep = {}                                     # the spec's mapping is read, never changed
     for el, labels in sites.items():
         have = sorted({label[x.name] for x in on_site if x.host_element == el})
         labels = [labels] if isinstance(labels, str) else list(labels or [])
@@ -48,9 +49,9 @@ def keep_sites(defects: list, sites: dict) -> list:
         if bad or not labels:
             raise InputError(f"defects.sites.{el}: {bad or labels!r} not a site of {el} in this host; its sites: "
                              f"{', '.join(have)}")
-        sites[el] = labels
-    return [x for x in defects if not (x.name in label and x.host_element in sites
-                                       and label[x.name] not in sites[x.host_element])]
+        keep[el] = labels
+    return [x for x in defects if not (x.name in label and x.host_element in keep
+                                       and label[x.name] not in keep[x.host_element])]
 
 
 def plan(study: DefectStudy) -> StudyGraph:
