@@ -74,6 +74,13 @@ setup() {
     say "environment ready ($venv)"
 }
 
+workers() {   # test workers: the cores this process may use, at most 4
+    local n
+    n=$(nproc 2>/dev/null || echo 1)
+    [ "$n" -gt 4 ] && n=4
+    echo "$n"
+}
+
 cmd=${1:-}
 [ $# -gt 0 ] && shift
 case "$cmd" in
@@ -81,9 +88,14 @@ case "$cmd" in
     demo)  setup; say "running: pvatoms demo $*"; exec "$venv/bin/pvatoms" demo "$@" ;;
     test)  setup
            [ -x "$here/scripts/slurm_localhost.sh" ] && [ "$(id -u)" = 0 ] && { "$here/scripts/slurm_localhost.sh" setup || say "SLURM could not start: queue tests will skip and say why"; }
-           say "running: pytest $*"
+           # parallel workers, one per core (at most 4), whole files per worker, longest files first
+           # (tests/conftest.py orders them); `-n 0` runs in this process
+           par=()
+           case " $* " in *" -n "*|*" -n"[0-9]*|*" --numprocesses"*|*"no:xdist"*) ;;
+               *) par=(-n "$(workers)" --dist loadfile --no-loadscope-reorder) ;; esac
+           say "running: pytest ${par[*]} $*"
            cd "$here"
-           set +e; "$venv/bin/python" -m pytest "$@"; rc=$?; set -e
+           set +e; "$venv/bin/python" -m pytest "${par[@]}" "$@"; rc=$?; set -e
            [ $rc -eq 5 ] && fail "pytest collected no tests (exit 5)"
            exit $rc ;;
     *) echo "usage: ./run.sh demo|test|setup [ARGS...]" >&2; exit 2 ;;

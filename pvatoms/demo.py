@@ -144,9 +144,25 @@ def _helper_launcher(store_path: str, log: str) -> None:
     from pvatoms.fw.launcher import launch
     from pvatoms.fw.store import EmbeddedStore
     one_thread()
+    _exit_with_parent()
     rocket_module.ROCKET_STREAM_LOGLEVEL = "WARNING"
     with open(log, "a") as fh, contextlib.redirect_stdout(fh), contextlib.redirect_stderr(fh):
         launch(EmbeddedStore(store_path), wait=2.0)
+
+
+def _exit_with_parent(poll: float = 1.0) -> None:
+    """End this helper process as soon as the demo that started it is gone (killed, or left
+    through ``os._exit`` on Ctrl-C): an orphaned launcher would go on computing unseen. What it was
+    running stays RUNNING in the store and is rerun on resume, as for any killed launcher."""
+    import os
+    import threading
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(poll)
+        os._exit(1)
+    threading.Thread(target=watch, name="pvatoms-parent-watch", daemon=True).start()
 
 
 def one_thread() -> None:
@@ -232,8 +248,13 @@ def run(outdir: Path, quick: bool = False, as_json: bool = False, launchers: int
     if helpers:
         one_thread()
         say(f"  {n} launchers side by side (the others log to {outdir}/launcher-*.log)")
-    with contextlib.redirect_stdout(sys.stderr):
-        launched = launch(store, on_event=Progress(quiet=as_json, launchers=n), wait=2.0)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            launched = launch(store, on_event=Progress(quiet=as_json, launchers=n), wait=2.0)
+    except BaseException:                        # Ctrl-C, kill: the helpers stop with this launcher
+        for p in helpers:
+            p.terminate()
+        raise
     for p in helpers:
         p.join()
     elapsed = time.perf_counter() - t0

@@ -33,3 +33,15 @@ def run_cli(tmp_path):
                                  f"{proc.stdout}\n{proc.stderr}")
         return proc
     return _run
+
+
+#: test files that take minutes, longest first (summed test times on 2 cores): run first, so that
+#: with parallel workers (``-n 2 --dist loadfile --no-loadscope-reorder``, as ``./run.sh test``
+#: runs them) a long file does not start last and leave the other workers idle
+LONG_FILES = ("test_demo.py", "test_dielectric.py", "test_readme.py", "test_jobs_mlip.py", "test_batch.py",
+              "test_defect_study_gpaw.py", "test_alignment.py", "test_gpaw.py", "test_fw_durability.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONG_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))   # stable: order kept within files

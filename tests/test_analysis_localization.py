@@ -116,7 +116,7 @@ def test_statement_from_numbers_example():
           "vbm": {"rp": 0.06, "boundary": 0.30, "perovskite": 0.64}}
     out = edge_statement(fr, vols, offset=-9.84)
     assert out["statement"] == ("CBM 71 % on the RP side, VBM 64 % on the perovskite side: spatially "
-                                "separated (type-II-like); centroids 9.8 Å apart along the stacking axis")
+                                "separated; centroids 9.8 Å apart along the stacking axis")
     assert out["separated"] is True
     # a density spread like the volume itself lives nowhere in particular
     fr["vbm"] = dict(vols)
@@ -140,7 +140,7 @@ def test_statement_separated_vs_same_side_on_synthetic_densities(iface):
     same = analyse_densities(iface, {"vbm": slab(iface, SHAPE, c["perovskite"], 1.8),
                                      "cbm": slab(iface, SHAPE, c["perovskite"] + 1.0, 1.2)})
     assert same["separation"]["separated"] is False
-    assert "on the perovskite side: same side, not separated" in same["statement"]
+    assert "on the perovskite side: on the same side, not separated" in same["statement"]
     assert abs(same["centroid_offset"]) == pytest.approx(1.0, abs=0.1)
 
     spread = analyse_densities(iface, {"vbm": np.ones(SHAPE), "cbm": slab(iface, SHAPE, c["rp"], 0.8)})

@@ -15,6 +15,20 @@ from pvatoms.fw.launchpads import Target
 pytestmark = pytest.mark.slow
 
 
+def _children(pid: int) -> list[int]:
+    from pathlib import Path
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def _alive(pid: int) -> bool:
+    """A process that exists and is not a zombie."""
+    from pathlib import Path
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def test_quick_demo_interrupt_resume_and_rerun(tmp_path):
     run = tmp_path / "run"
     proc = subprocess.Popen(PVATOMS + ["demo", "--quick", "-o", str(run)], cwd=tmp_path,
@@ -31,8 +45,14 @@ def test_quick_demo_interrupt_resume_and_rerun(tmp_path):
         assert proc.poll() is None, "demo ended before it could be interrupted"
         assert time.time() - t0 < 600
         time.sleep(0.5)
+    helpers = _children(proc.pid)                       # the second launcher
+    assert helpers
     proc.send_signal(signal.SIGINT)                     # Ctrl-C
     proc.wait(timeout=120)
+    t0 = time.time()                                    # ... which stops with the demo, not orphaned
+    while any(_alive(pid) for pid in helpers):
+        assert time.time() - t0 < 10, "a helper launcher outlived the interrupted demo"
+        time.sleep(0.2)
     before = {f["fw_id"]: f for f in status(Target(store))["fireworks"] if f["state"] == "COMPLETED"}
     assert len(before) >= 5
 

@@ -114,7 +114,9 @@ def test_a_few_thousand_atoms_by_domains_equal_one_call(small_sevennet, case):
     assert np.abs(f0).max() > 0.05                                              # forces worth comparing
     (e, f, s), report = by_domains(small_sevennet, atoms, max_domain_atoms=len(atoms) // 2)
     assert report["domains"] >= 4 and report["largest_cluster"] <= len(atoms) // 2
-    assert e / len(atoms) == pytest.approx(e0 / len(atoms), abs=1e-6)
+    # the model sums float32 atomic energies: the total of ~3000 atoms of ~-16.5 eV is ~5e4 eV, where
+    # one float32 step is 3.9e-3 eV (1.3e-6 eV/atom, seen once as the whole difference): 4 steps allowed
+    assert e / len(atoms) == pytest.approx(e0 / len(atoms), abs=5e-6)
     assert np.abs(f - f0).max() < F_TOL
     if s0 is not None:
         assert np.abs(s - s0).max() < 1e-6

@@ -201,6 +201,11 @@ def test_gap_and_localization_sentences():
     assert "cannot tell" in m.band_gap(0.0)
     assert m.boundary_localization("") is None and m.boundary_localization(None) is None
     assert m.boundary_localization("CBM 56 % on the RP side") == "At the RP/perovskite boundary: CBM 56 % on the RP side."
+    one = m.boundary_localization("CBM 56 % on the RP side", 48, "Γ only, 200 eV, PBE without SOC")
+    assert one.startswith("At the RP/perovskite boundary: CBM 56 % on the RP side. This is one 48-atom model (Γ only")
+    assert "not a converged result" in one and "cannot tell a type-I from a type-II" in one
+    done = m.boundary_localization("CBM 56 % on the RP side", 120, "4x4x1, 300 eV", converged_table=True)
+    assert "converged to the tolerance of its convergence table" in done and "first look" not in done
 
 
 # ---------------------------------------------------------------- the paragraph
@@ -225,9 +230,11 @@ def test_quick_demo_numbers_read_sensibly():
             "The Ruddlesden–Popper phases lie 11 meV/atom (Cs2PbBr4) and 11 meV/atom (Cs3Pb2Br7) above the hull: metastable",
             "The Br hop (V_Br-equatorial) costs 0.19 eV, close to",
             "bromide ions are mobile at room temperature",
-            "At the RP/perovskite boundary: CBM"):
+            "At the RP/perovskite boundary: CBM",
+            "This is one 48-atom model (Γ only, 200 eV, PBE without SOC): no thickness"):
         assert sentence in text, sentence
     assert "cheapest neutral vacanc" not in text and "not mobile" not in text
+    assert "type-II-like" not in text and "type-I-like" not in text       # densities name no alignment type
 
 
 def test_the_three_wrong_sentences_of_the_old_paragraph():

@@ -38,7 +38,8 @@ Conventions (all choices made here, in one place):
 * **Statement.** A state *lives* in the region with the largest enrichment when that enrichment is
   at least ``enrichment_threshold`` (default 1.2); otherwise it is *spread* over the regions. VBM
   and CBM living in different regions are *spatially separated*; in the same region, *on the same
-  side*; any spread state gives *no clear separation*.
+  side*; any spread state gives *no clear separation*. Densities do not give the alignment type
+  (type I/II needs the band offsets: :mod:`pvatoms.analysis.alignment`), so no statement names one.
 * **Defect states.** With a defect (e.g. vacancy) site: ``fraction_within_radius``, the share of
   the state inside a sphere of ``radius`` Å (default 4 Å: the first Pb shell around a Br site)
   around it, next to the sphere's share of the cell volume (``uniform_fraction``). A state is
@@ -239,9 +240,9 @@ def edge_statement(fractions: dict, volumes: dict, offset: float | None = None,
     if rc is None or rv is None:
         separated, verdict = None, "no clear separation"
     elif rc != rv:
-        separated, verdict = True, "spatially separated (type-II-like)"
+        separated, verdict = True, "spatially separated"
     else:
-        separated, verdict = False, "same side, not separated (type-I-like)"
+        separated, verdict = False, "on the same side, not separated"
     text = f"{', '.join(parts)}: {verdict}"
     if separated is not None and offset is not None:
         text += f"; centroids {abs(offset):.1f} Å apart along the stacking axis"

@@ -286,9 +286,23 @@ def band_gap(gap: float | None) -> str | None:
     return f"The PBE gap of the bulk is {gap:.2f} eV (no SOC)."
 
 
-def boundary_localization(statement: str | None) -> str | None:
-    """The band-edge statement of the RP/perovskite boundary analysis."""
-    return f"At the RP/perovskite boundary: {statement}." if statement else None
+def boundary_localization(statement: str | None, natoms: int | None = None, settings: str = "",
+                          converged_table: bool = False) -> str | None:
+    """The band-edge statement of the RP/perovskite boundary analysis and what it can carry.
+    Densities say where each edge sits in this model, not the alignment type: type I or II needs
+    the band offsets (bulk edges against the potential step across the boundary). ``natoms``,
+    ``settings``: the model; ``converged_table``: a thickness/k-point/cut-off series shows the
+    fractions converged."""
+    if not statement:
+        return None
+    text = f"At the RP/perovskite boundary: {statement}."
+    if natoms is None:
+        return text
+    if converged_table:
+        return text + f" The {natoms}-atom model ({settings}) is converged to the tolerance of its convergence table."
+    return (text + f" This is one {natoms}-atom model ({settings}): no thickness, k-point or cut-off series was run, "
+            "so it is a first look, not a converged result; and charge densities alone cannot tell a type-I from a "
+            "type-II alignment, which needs the band offsets.")
 
 
 # ---------------------------------------------------------------- the paragraph
@@ -341,7 +355,9 @@ def meaning(facts: dict) -> list[str]:
         lines.append(mobility(species, eb))
     lines.append(band_gap(facts.get("gap")))
     for s in (facts.get("localization") or {}).values():
-        lines.append(boundary_localization(s))
+        model = s if isinstance(s, dict) else {"statement": s}
+        lines.append(boundary_localization(model.get("statement"), model.get("natoms"), model.get("settings") or "",
+                                           bool(model.get("converged"))))
     lines = [s for s in lines if s]
     return ["## 6. What this means", "", " ".join(lines) if lines else "Not enough finished results yet.", ""]
 

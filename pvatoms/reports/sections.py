@@ -268,9 +268,11 @@ def electronic(root: Path, index: StudyIndex, facts: dict, bulk_gap: tuple[str, 
     doc, entry = index.analysis("band-edges")
     if not doc:
         return out + [missing(index, entry, "band-edges"), ""]
+    model = {}
     for label in entry["roles"].get("band_edges", []):
         edges, _ = index.step(entry["study"], label)
         if edges and edges.get("band_edges"):
+            model = {"natoms": len(edges["structure"]["symbols"]), "settings": _model_settings(edges)}
             out += [f"RP/perovskite boundary model ({len(edges['structure']['symbols'])} atoms): gap "
                     f"{edges['band_edges']['gap']:.2f} eV; {provenance(edges)}.", ""]
     out += [to_markdown(doc["rows"]), ""]
@@ -278,5 +280,14 @@ def electronic(root: Path, index: StudyIndex, facts: dict, bulk_gap: tuple[str, 
         out += [f"![{png.stem}]({_rel(png, root)})", ""]
     statements = doc.get("statements") or {}
     out += [f"**{s}**" for s in statements.values()] + [""]
-    facts["localization"] = statements
+    facts["localization"] = {name: dict(model, statement=s) for name, s in statements.items()}
     return out
+
+
+def _model_settings(doc: dict) -> str:
+    """A band-edge model's settings in words: k-points, cut-off, spin-orbit."""
+    st = (doc.get("backend") or {}).get("settings") or {}
+    kpts = st.get("kpts")
+    k = "Γ only" if kpts in ([1, 1, 1], (1, 1, 1)) else f"k-points {kpts}" if kpts else "k-points of the backend"
+    cut = f"{st['ecut']:g} eV" if st.get("ecut") else "default cut-off"
+    return f"{k}, {cut}, PBE without SOC"
