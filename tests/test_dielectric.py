@@ -48,3 +48,46 @@ def test_gpaw_electronic_dielectric_of_cubic_cspbbr3(tmp_path):
         dielectric_of({"from": str(tmp_path / "eps"), "part": "total", "source": "x"})
     value, source = dielectric_of({"from": str(tmp_path / "eps"), "part": "electronic", "source": "ε∞ here"})
     assert value == lf and "GPAW RPA" in source
+
+
+# ---------------------------------------------------------------- VASP DFPT outputs
+
+#: DFPT tensors written into a real vasprun.xml (the shared CdTe bulk run) where VASP 5.4 puts
+#: them: ``varray`` children of the last ``calculation`` ("epsilon": ε∞ with local fields;
+#: "epsilon_ion": the ionic part from IBRION 7/8). Values of CdTe's order (ε∞ ≈ 7.9, ε0 ≈ 10.4),
+#: deliberately anisotropic and with off-diagonal terms, so that a transposed or misread row shows.
+EPS_ELECTRONIC = [[7.91, 0.02, -0.01], [0.02, 7.88, 0.03], [-0.01, 0.03, 7.95]]
+EPS_IONIC = [[2.51, 0.00, 0.04], [0.00, 2.47, 0.00], [0.04, 0.00, 2.55]]
+
+
+def _dfpt_run(folder, electronic=EPS_ELECTRONIC, ionic=EPS_IONIC):
+    import gzip
+    import re
+    from pathlib import Path
+    src = Path(__file__).parent / "data" / "vasp" / "cdte" / "bulk_vasp_gam" / "vasprun.xml.gz"
+    xml = gzip.open(src, "rt").read()
+    xml = re.sub(r"<projected>.*?</projected>", "", xml, flags=re.S)     # not needed; 90 % of the file
+
+    def varray(name, rows):
+        body = "".join(f"   <v> {'  '.join(f'{x:12.6f}' for x in row)} </v>\n" for row in rows)
+        return f'  <varray name="{name}" >\n{body}  </varray>\n'
+    blocks = (varray("epsilon", electronic) if electronic else "") + (varray("epsilon_ion", ionic) if ionic else "")
+    end = xml.rindex("</calculation>")
+    folder.mkdir(parents=True)
+    (folder / "vasprun.xml").write_text(xml[:end] + blocks + xml[end:])
+    return folder
+
+
+def test_vasp_dfpt_tensors_are_read_and_summed(tmp_path):
+    import numpy as np
+    from pvatoms.calc.vasp_parse import VaspOutputError, parse_dielectric
+    eps = parse_dielectric(_dfpt_run(tmp_path / "both"))
+    assert np.allclose(eps["electronic"], EPS_ELECTRONIC, atol=1e-6)
+    assert np.allclose(eps["ionic"], EPS_IONIC, atol=1e-6)
+    assert np.allclose(eps["total"], np.add(EPS_ELECTRONIC, EPS_IONIC), atol=1e-6)
+    assert eps["total"][0][2] == pytest.approx(0.03) and eps["total"][2][2] == pytest.approx(10.50)
+    assert "IBRION 7/8" in eps["method"]
+    only = parse_dielectric(_dfpt_run(tmp_path / "electronic", ionic=None))   # LEPSILON without IBRION 7/8
+    assert only["ionic"] is None and only["total"] is None and "no ionic part" in only["method"]
+    with pytest.raises(VaspOutputError, match="LEPSILON"):
+        parse_dielectric(_dfpt_run(tmp_path / "plain", electronic=None, ionic=None))

@@ -198,9 +198,9 @@ def test_expected_costs_follow_atoms_cutoff_and_method(tmp_path):
     cost = graph_costs(graph)
     # 40-atom perfect cell, 39-atom defect cells, 19 would be [1, 1, 1]: the count follows the transforms
     assert cost["V_Pb_4b_q-2"] == pytest.approx(step_cost("relax", "gpaw", 39, {"kpts": [1, 1, 1], "ecut": 250},
-                                                          graph.node("V_Pb_4b_q-2").job_settings, prerelaxed=True))
+                                                          graph.node("V_Pb_4b_q-2").job_settings))
     assert cost["V_Pb_4b_q-2"] == pytest.approx(1.6 * step_cost("relax", "gpaw", 39, {"kpts": [1, 1, 1], "ecut": 250},
-                                                                {"steps": 500}, prerelaxed=True) - 0.6)   # defect cells
+                                                                {"steps": 500}) - 0.6)   # defect cells
     assert cost["V_Pb_4b_q-2"] > 30 * cost["V_Pb_4b-prerelax"]        # DFT >> MLIP on the same cell
     assert step_cost("static", "gpaw", 40, {"ecut": 400, "kpts": [1, 1, 1]}, {}) > \
         step_cost("static", "gpaw", 40, {"ecut": 250, "kpts": [1, 1, 1]}, {}) * 2      # (400/250)^1.5 = 2.02

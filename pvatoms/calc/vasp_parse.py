@@ -468,13 +468,16 @@ def parse_dielectric(folder) -> dict:
     ``electronic`` (ε∞, ion-clamped, with local-field effects), ``ionic`` (None without
     IBRION 7/8) and ``total`` (their sum: the static ε that screens a relaxed charged defect)."""
     run = read_vasprun(folder)
-    eps = getattr(run, "epsilon_static", None)
-    if not eps:
+    eps = getattr(run, "epsilon_static", None)       # pymatgen: an array, or [] when absent
+    if eps is None or len(eps) == 0:
         raise VaspOutputError(f"{find_output(folder, 'vasprun.xml')} holds no dielectric tensor "
                               "(LEPSILON = True needed)")
     electronic = np.asarray(eps, dtype=float)
+    if electronic.shape != (3, 3) or not np.isfinite(electronic).all():
+        raise VaspOutputError(f"the dielectric tensor of {find_output(folder, 'vasprun.xml')} is not a finite 3x3 "
+                              f"tensor: {electronic.tolist()}")
     ionic = getattr(run, "epsilon_ionic", None)
-    ionic = np.asarray(ionic, dtype=float) if ionic else None
+    ionic = np.asarray(ionic, dtype=float) if ionic is not None and len(ionic) else None
     return {"electronic": electronic.tolist(), "ionic": ionic.tolist() if ionic is not None else None,
             "total": (electronic + ionic).tolist() if ionic is not None else None,
             "method": "VASP DFPT (LEPSILON" + (", IBRION 7/8: Born charges and Γ force constants)" if ionic is not None

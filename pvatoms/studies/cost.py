@@ -4,8 +4,9 @@ The numbers are orders of magnitude, calibrated on this project's measurements (
 one core per calculation): a SevenNet-0 force call costs ~1.9 ms per atom, a CHGNet call ~0.55 ms
 per atom; a GPAW plane-wave SCF of 19 atoms at Γ and 250 eV ~33 s (a spin-polarised one ~2.2x),
 and grows as atoms² × k-points × (cut-off)^1.5; an ionic step after the first SCF costs ~0.35 of it (the density is reused). A
-relaxation is charged the steps it is expected to take (DFT after an MLIP pre-relaxation ~10,
-without ~30; MLIP ~60), capped at its step limit. The progress line rescales these by the ratio
+relaxation is charged the steps it is expected to take (DFT ~40, with or without an MLIP
+pre-relaxation: ``benchmarks/bench_prerelax.py`` measured the same count both ways for V_Br⁺ in
+20-atom Pnma; MLIP ~60), capped at its step limit. The progress line rescales these by the ratio
 of measured to expected seconds of the steps already finished, so only *relative* costs matter:
 a 40-atom DFT relaxation is expected to take ~10³ times a 5-atom MLIP single point, not the same.
 
@@ -46,21 +47,25 @@ def _kpoints(settings: dict, natoms: int) -> int:
     return max(1, round(density * 2 * math.pi / length) ** 3 // 2)
 
 
-def expected_steps(job: str, backend: str, job_settings: dict, prerelaxed: bool = False) -> int:
+#: ionic steps of a DFT relaxation (BFGS, 0.05 eV/Å) of a ~20-40-atom cell
+DFT_RELAX_STEPS = 40
+
+
+def expected_steps(job: str, backend: str, job_settings: dict) -> int:
     """Force evaluations a job is expected to need."""
     limit = int(job_settings.get("steps") or 10**6)
     if job in ("static", "band-edges", "dielectric"):
         return 1
     if backend in MLIP_PER_ATOM:
         return min(limit, 60)
-    return min(limit, 10 if prerelaxed else 30)
+    return min(limit, DFT_RELAX_STEPS)
 
 
 def step_cost(job: str, backend: str, natoms: int, backend_settings: dict, job_settings: dict,
-              prerelaxed: bool = False, images: int = 1) -> float:
+              images: int = 1) -> float:
     """Expected seconds of one step (see the module docstring)."""
     n = max(int(natoms), 1)
-    steps = expected_steps(job, backend, job_settings, prerelaxed)
+    steps = expected_steps(job, backend, job_settings)
     if backend in MLIP_PER_ATOM:
         return OVERHEAD + MLIP_PER_ATOM[backend] * n * steps * images
     ecut = float(backend_settings.get("ecut") or 400.0)
@@ -102,11 +107,9 @@ def graph_costs(graph) -> dict:
 
     out = {}
     for step in graph.steps:
-        src = step.inputs.get("structure")
-        pre = bool(src is not None and src.parent and src.parent.endswith("-prerelax"))
         images = int(step.job_settings.get("n_images") or 5) if step.job == "neb" else 1
         out[step.label] = step_cost(step.job, step.backend, count(step), step.backend_settings,
-                                    step.job_settings, prerelaxed=pre, images=images)
+                                    step.job_settings, images=images)
     for analysis in graph.analyses:
         out[analysis.label] = OVERHEAD
     return out
