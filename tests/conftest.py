@@ -39,7 +39,7 @@ def run_cli(tmp_path):
 #: with parallel workers (``-n 2 --dist loadfile --no-loadscope-reorder``, as ``./run.sh test``
 #: runs them) a long file does not start last and leave the other workers idle
 LONG_FILES = ("test_demo.py", "test_dielectric.py", "test_readme.py", "test_jobs_mlip.py", "test_batch.py",
-              "test_defect_study_gpaw.py", "test_alignment.py", "test_gpaw.py", "test_fw_durability.py")
+              "test_defect_study_gpaw.py", "test_segregation.py", "test_alignment.py", "test_gpaw.py", "test_fw_durability.py")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -123,3 +123,33 @@ def _perovskite_span(atoms: Atoms, planes, period: float) -> float:
     span = (p1 - p0) % period
     # block 0 (perovskite) is centred on one of the two midpoints
     return float(span if np.median(d) < span / 2 else period - span)
+
+
+def boundary_sites(atoms: Atoms, elements, symprec: float = 0.01) -> list[dict]:
+    """The symmetry-distinct sites of ``elements`` in a boundary model (from :func:`rp_interface`),
+    for a vacancy profile across the boundary: one representative per orbit of the model's space
+    group (spglib, ``symprec`` Å) with ``index``, ``element``, ``multiplicity`` (atoms in the orbit),
+    ``region`` and ``distance`` (Å from the nearest boundary plane, signed: + into the perovskite
+    block, - into the RP side), sorted by element and distance."""
+    import spglib
+    for key in ("region", "boundary_distance", "block"):
+        if key not in atoms.arrays:
+            raise InputError(f"boundary_sites needs a boundary model (rp_interface) with per-atom {key!r}; "
+                             f"this structure has {sorted(atoms.arrays)}")
+    present = sorted(set(atoms.get_chemical_symbols()))
+    for el in elements:
+        if el not in present:
+            raise InputError(f"no {el!r} in the boundary model; its elements: {', '.join(present)}")
+    data = spglib.get_symmetry_dataset((np.asarray(atoms.cell), atoms.get_scaled_positions(), atoms.numbers),
+                                       symprec=symprec)
+    orbit = np.asarray(data.equivalent_atoms) if data is not None else np.arange(len(atoms))
+    out = []
+    for rep in sorted(set(orbit.tolist())):
+        el = atoms[rep].symbol
+        if el not in elements:
+            continue
+        sign = 1.0 if int(atoms.arrays["block"][rep]) == 0 else -1.0      # block 0: the perovskite block
+        out.append({"index": int(rep), "element": el, "multiplicity": int(np.sum(orbit == rep)),
+                    "region": str(atoms.arrays["region"][rep]),
+                    "distance": round(sign * float(atoms.arrays["boundary_distance"][rep]), 4)})
+    return sorted(out, key=lambda s: (s["element"], s["distance"], s["index"]))

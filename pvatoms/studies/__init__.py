@@ -16,11 +16,11 @@ from pvatoms.studies.specs import STUDIES, Study, load_study, study_from_dict
 def plan_study(study) -> StudyGraph:
     """The step graph of a study (a typed :class:`Study`, or a spec mapping); with ``batch: N``
     its MLIP relaxations and single points run in batches of up to N (:func:`graph.batch_steps`)."""
-    from pvatoms.studies import band_edges, boundary, defects, neb, phonons, smoke
+    from pvatoms.studies import band_edges, boundary, defects, neb, phonons, segregation, smoke
     if isinstance(study, dict):
         study = study_from_dict(study)
     planner = {"smoke": smoke, "defects": defects, "neb": neb, "phonons": phonons, "band-edges": band_edges,
-               "boundary": boundary}
+               "boundary": boundary, "segregation": segregation}
     graph = planner[study.study].plan(study)
     if study.batch:
         from pvatoms.studies.graph import batch_steps

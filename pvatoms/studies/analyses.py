@@ -137,9 +137,16 @@ def boundary_structure(roles: dict, folder: Path, **settings) -> dict:
     return structure_node(roles, folder, **settings)
 
 
+def segregation_analysis(roles: dict, folder: Path, **settings) -> dict:
+    """Vacancy segregation energies against distance from the boundary
+    (:func:`pvatoms.studies.segregation.segregation_analysis`)."""
+    from pvatoms.studies.segregation import segregation_analysis as run
+    return run(roles, folder, **settings)
+
+
 ANALYSES = {"defects": defects_analysis, "neb": neb_analysis, "band-edges": band_edges_analysis,
             "phonons": phonons_analysis, "table": table_analysis, "boundary": boundary_analysis,
-            "boundary-structure": boundary_structure}
+            "boundary-structure": boundary_structure, "segregation": segregation_analysis}
 
 
 def roles_of(kind: str, roles: dict | None, settings: dict, parents: dict) -> dict:

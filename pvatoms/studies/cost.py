@@ -83,6 +83,7 @@ def graph_costs(graph) -> dict:
     from the given structures and the run-time transforms (supercell repeats, deletions,
     insertions); an analysis costs :data:`OVERHEAD`."""
     natoms: dict = {}
+    members = {m.label: m for s in graph.steps for m in s.members}      # batched steps, by member label
 
     def count(step) -> int:
         if step.label in natoms:
@@ -93,7 +94,7 @@ def graph_costs(graph) -> dict:
             if src.structure is not None:
                 n = len(src.structure.get("symbols") or src.structure.get("numbers") or [])
             elif src.parent:
-                parent = graph.node(src.parent)
+                parent = members.get(src.parent) or graph.node(src.parent)
                 n = count(parent) if hasattr(parent, "job") else 0
             for op in src.transform:
                 if "supercell" in op:

@@ -511,8 +511,79 @@ class BoundaryStudy(Study):
         self.models, self.settings = models, settings
 
 
+@dataclass
+class SegregationDFT:
+    """Charged single points of a segregation study (``dft:``): ``backend`` (gpaw or vasp) and its
+    settings; ``charges`` {element: [q, ...]} (default the fully ionised vacancy: V_Br +1, V_Pb -2,
+    V_Cs -1), computed at the site nearest the boundary and at the reference site."""
+    backend: str = "gpaw"
+    backend_settings: dict = field(default_factory=dict)
+    charges: dict = field(default_factory=dict)
+
+
+@dataclass
+class SegregationStudy(Study):
+    """Vacancies by an RP / perovskite boundary (see :mod:`pvatoms.studies.segregation`): the model
+    (``structure``, builder rp_interface, or a file holding its per-atom region, block and
+    boundary_distance arrays) relaxed by the MLIP (``relax``; positions only by default), then one
+    neutral vacancy per symmetry-distinct site of ``vacancies`` (spglib orbits at ``symprec`` Å),
+    each relaxed at the model's cell; segregation energies against the deepest perovskite site,
+    with a check (``tolerance``, eV) that this reference is bulk-like. ``dft`` adds charged single
+    points (:class:`SegregationDFT`) for the boundary site and the reference of each element."""
+    structure: dict | Structure | None = None
+    relax: dict | Relax | None = None
+    vacancies: list = field(default_factory=lambda: ["Br", "Pb", "Cs"])
+    defect_fmax: float = 0.05     # eV/Å
+    defect_steps: int = 500
+    symprec: float = 0.01         # Å
+    tolerance: float = 0.05       # eV
+    dft: dict | SegregationDFT | None = None
+
+    def check(self) -> None:
+        super().check()
+        if self.backend not in MLIP_BACKENDS:
+            raise InputError(f"segregation study: backend {self.backend!r} is DFT; the screening over every site "
+                             f"runs on an MLIP ({', '.join(MLIP_BACKENDS)}) and DFT goes in 'dft' "
+                             "(charged single points at the boundary and reference sites)")
+        if self.structure is None:
+            raise InputError("segregation study needs 'structure': {builder: rp_interface, ...} or {file: PATH} "
+                             "of a boundary model")
+        self.structure = Structure.from_dict(self.structure, "structure")
+        if self.structure.builder is not None and self.structure.builder != "rp_interface":
+            raise InputError(f"segregation study: structure.builder must be rp_interface (a boundary model), "
+                             f"got {self.structure.builder!r}")
+        self.relax = Relax.from_dict(self.relax, "relax", cell=False)
+        if not isinstance(self.vacancies, (list, tuple)) or not self.vacancies:
+            raise InputError(f"vacancies must be a list of elements, e.g. [Br, Pb, Cs]; got {self.vacancies!r}")
+        from ase.data import chemical_symbols
+        for el in self.vacancies:
+            if el not in chemical_symbols[1:]:
+                raise InputError(f"vacancies: {el!r} is not an element symbol (e.g. Br, Pb, Cs)")
+        self.vacancies = list(dict.fromkeys(self.vacancies))
+        self.defect_fmax = _number(self.defect_fmax, "defect_fmax")
+        self.defect_steps = _number(self.defect_steps, "defect_steps", int)
+        self.symprec = _number(self.symprec, "symprec")
+        self.tolerance = _number(self.tolerance, "tolerance")
+        if self.dft is not None and not isinstance(self.dft, SegregationDFT):
+            d = SegregationDFT(**_strict(SegregationDFT, self.dft, "dft"))
+            check_choice("dft.backend", d.backend, tuple(b for b in BACKENDS if b not in MLIP_BACKENDS))
+            if not isinstance(d.backend_settings, dict):
+                raise InputError(f"dft.backend_settings must be a mapping, got {d.backend_settings!r}")
+            if not isinstance(d.charges, dict):
+                raise InputError(f"dft.charges maps an element to charge states, e.g. {{Br: [1, 0]}}; got {d.charges!r}")
+            for el, qs in d.charges.items():
+                if el not in self.vacancies:
+                    raise InputError(f"dft.charges: {el!r} is not in vacancies {self.vacancies}")
+                qs = [qs] if isinstance(qs, (int, float)) else qs
+                if not isinstance(qs, (list, tuple)) or not qs:
+                    raise InputError(f"dft.charges.{el} must be a list of integers, got {qs!r}")
+                d.charges[el] = [_number(q, f"dft.charges.{el}", int, positive=False) for q in qs]
+            self.dft = d
+
+
 STUDIES = {"smoke": SmokeStudy, "defects": DefectStudy, "neb": NebStudy, "phonons": PhononStudy,
-           "band-edges": BandEdgeStudy, "boundary": BoundaryStudy}
+           "band-edges": BandEdgeStudy, "boundary": BoundaryStudy,
+           "segregation": SegregationStudy}
 
 
 def study_from_dict(spec: dict, base: str | Path | None = None, folder=None) -> Study:

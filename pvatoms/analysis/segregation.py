@@ -1,0 +1,160 @@
+"""Vacancies by the RP / perovskite boundary: segregation energy against distance from the boundary.
+
+The segregation energy of a vacancy at site *i* is the energy of the model with that vacancy
+minus the energy of the same model with the vacancy of the same element at the reference site
+(the distinct site deepest in the perovskite block, the bulk-like one)::
+
+    E_seg(i) = E[V_X at i] - E[V_X at ref]          (eV; < 0: the vacancy prefers site i)
+
+Both cells hold the same atoms, so the chemical potential of X cancels, and with a charged
+defect so does the Fermi level; the finite-size image terms cancel only as far as the screening
+around the two sites is alike (not exactly across an interface, whose two sides differ), which
+the analysis states. The two energies of one segregation energy must share one level of theory
+(``SevenNet-0//SevenNet-0`` for the neutral screening, ``PBE//SevenNet-0`` for DFT single points
+on its geometries); a pair that does not is refused.
+
+Distances are signed: positive into the perovskite block, negative into the RP side (Å, from the
+nearest boundary plane of the built model). Whether the reference is bulk-like is checked, not
+assumed: the interior check compares the two deepest perovskite sites of an element whose
+distances differ by at least :data:`INTERIOR_MIN_SEPARATION`; if their energies differ by more
+than the tolerance, the perovskite block is too thin for a bulk-like reference and the summary
+says so.
+
+>>> rows = segregation_rows([
+...     {"label": "V_Br_a", "element": "Br", "distance": 1.7, "energy": -10.3, "level": "X//X"},
+...     {"label": "V_Br_b", "element": "Br", "distance": 7.7, "energy": -10.0, "level": "X//X"}])
+>>> [(r["site"], round(r["E_seg (eV)"], 3)) for r in rows]
+[('V_Br_a', -0.3), ('V_Br_b', 0.0)]
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from pvatoms.errors import InputError
+
+#: eV: two interior sites closer than this in energy make a bulk-like reference
+INTERIOR_TOLERANCE = 0.05
+#: Å: the two interior sites of the check must be at least this far apart along the normal
+INTERIOR_MIN_SEPARATION = 1.0
+
+
+def reference_site(sites: list[dict]) -> dict:
+    """The bulk-like reference of one element: the site with the largest signed distance (deepest in
+    the perovskite block)."""
+    if not sites:
+        raise InputError("no sites: a segregation energy needs at least the reference site")
+    return max(sites, key=lambda s: (s["distance"], s["label"]))
+
+
+def segregation_rows(sites: list[dict], charge: int | None = None) -> list[dict]:
+    """One row per site: ``sites`` are mappings with ``label``, ``element``, ``distance`` (Å,
+    signed), ``energy`` (eV) and ``level`` (level-of-theory label); optional ``region``,
+    ``multiplicity``, ``index``. Each element is referenced to its own deepest perovskite site.
+    ``charge``: the charge state all of these cells carry (None: neutral screening)."""
+    by_element: dict = {}
+    for s in sites:
+        for key in ("label", "element", "distance", "energy", "level"):
+            if s.get(key) is None:
+                raise InputError(f"segregation site {s.get('label', s)!r} lacks {key!r}")
+        if not math.isfinite(float(s["energy"])):
+            raise InputError(f"segregation site {s['label']!r}: energy {s['energy']!r} is not finite")
+        by_element.setdefault(s["element"], []).append(s)
+    rows = []
+    for element in sorted(by_element):
+        group = by_element[element]
+        ref = reference_site(group)
+        levels = sorted({s["level"] for s in group})
+        if len(levels) > 1:
+            raise InputError(f"V_{element}: the sites' energies come from different levels of theory {levels}; "
+                             "a segregation energy takes both energies from one")
+        for s in sorted(group, key=lambda s: s["distance"]):
+            row = {"element": element, "site": s["label"], "charge": 0 if charge is None else int(charge),
+                   "region": s.get("region"), "distance (Å)": round(float(s["distance"]), 3),
+                   "multiplicity": s.get("multiplicity"),
+                   "E_seg (eV)": float(s["energy"]) - float(ref["energy"]),
+                   "reference": ref["label"], "level of theory": levels[0]}
+            rows.append(row)
+    return rows
+
+
+def interior_check(rows: list[dict], tolerance: float = INTERIOR_TOLERANCE,
+                   min_separation: float = INTERIOR_MIN_SEPARATION) -> dict:
+    """Per element: does the perovskite interior look bulk-like? Compares the reference (deepest
+    site) with the deepest other perovskite-side site at least ``min_separation`` Å shallower.
+    Returns ``{element: {"sites", "difference (eV)", "bulk_like" (True/False/None: cannot tell)}}``."""
+    out = {}
+    for element in sorted({r["element"] for r in rows}):
+        group = sorted((r for r in rows if r["element"] == element and r["distance (Å)"] > 0),
+                       key=lambda r: -r["distance (Å)"])
+        if not group:
+            out[element] = {"sites": [], "difference (eV)": None, "bulk_like": None}
+            continue
+        ref = group[0]
+        other = next((r for r in group[1:] if ref["distance (Å)"] - r["distance (Å)"] >= min_separation), None)
+        if other is None:
+            out[element] = {"sites": [ref["site"]], "difference (eV)": None, "bulk_like": None}
+            continue
+        diff = other["E_seg (eV)"] - ref["E_seg (eV)"]
+        out[element] = {"sites": [ref["site"], other["site"]], "difference (eV)": diff,
+                        "bulk_like": abs(diff) <= tolerance}
+    return out
+
+
+def summary(rows: list[dict], interior: dict, tolerance: float = INTERIOR_TOLERANCE) -> dict:
+    """Per element: the most favourable site (lowest E_seg), its distance and energy, and a
+    statement that says only what the numbers carry."""
+    out = {}
+    for element in sorted({r["element"] for r in rows}):
+        group = [r for r in rows if r["element"] == element]
+        best = min(group, key=lambda r: (r["E_seg (eV)"], r["distance (Å)"]))
+        check = interior.get(element, {})
+        level = best["level of theory"]
+        if best["E_seg (eV)"] < -tolerance:
+            text = (f"V_{element} is {-best['E_seg (eV)']:.2f} eV lower at {best['site']} "
+                    f"({best['distance (Å)']:+.1f} Å from the boundary, {best['region']}) than at the deepest "
+                    f"perovskite site ({level})")
+        else:
+            text = (f"no V_{element} site is more than {tolerance:.2f} eV below the deepest perovskite site "
+                    f"({level}): no segregation within the tolerance")
+        if check.get("bulk_like") is False:
+            text += (f"; the perovskite interior is not bulk-like (two interior sites differ by "
+                     f"{check['difference (eV)']:+.2f} eV): a thicker perovskite block is needed before this "
+                     "number is a segregation energy")
+        elif check.get("bulk_like") is None:
+            text += "; too few interior sites to check that the reference is bulk-like"
+        out[element] = {"site": best["site"], "distance (Å)": best["distance (Å)"],
+                        "E_seg (eV)": best["E_seg (eV)"], "interior": check, "statement": text}
+    return out
+
+
+def plot_profile(rows: list[dict], stem, title: str = "", boundary_width: float | None = None) -> dict:
+    """E_seg against signed distance, one series per element (and charge), the boundary at 0;
+    PNG + PDF (:func:`pvatoms.analysis.figures.save_figure`)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from pvatoms.analysis.figures import save_figure
+    fig, ax = plt.subplots(figsize=(5.2, 3.6))
+    markers = "osD^v<>"
+    series = sorted({(r["element"], r["charge"]) for r in rows})
+    for k, (el, q) in enumerate(series):
+        pts = sorted((r["distance (Å)"], r["E_seg (eV)"]) for r in rows if (r["element"], r["charge"]) == (el, q))
+        x, y = zip(*pts)
+        ax.plot(x, y, marker=markers[k % len(markers)], ls="-", lw=0.8, label=f"V$_{{{el}}}$"
+                + (f" q={q:+d}" if q else ""))
+    ax.axvline(0.0, color="0.3", lw=0.8)
+    if boundary_width:
+        ax.axvspan(-boundary_width, boundary_width, color="0.9", zorder=0)
+    ax.axhline(0.0, color="0.6", lw=0.6, ls=":")
+    ax.set_xlabel("distance from the boundary (Å)   RP  ←  |  →  perovskite")
+    ax.set_ylabel("E$_{seg}$ (eV)")
+    if title:
+        ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    paths = save_figure(fig, Path(stem))
+    plt.close(fig)
+    return {k: str(v) for k, v in paths.items()}
