@@ -226,5 +226,55 @@ def analyse_region_dos(proj: dict, labels, output=None, width: float = 0.1,
     return to_jsonable(doc)
 
 
+#: a state is host-like when less than this fraction of it lies on the metal region
+HOST_LIKE = 0.5
+#: states per cell on the metal region inside the host gap from which the gap is said to hold metal states
+GAP_STATE_MIN = 0.5
+
+
+def gap_states(proj: dict, labels, metal: str = "cluster", host_like: float = HOST_LIKE,
+               min_states: float = GAP_STATE_MIN) -> dict:
+    """Metal states in the host's gap (e.g. a Pb cluster at a boundary): the host gap is bounded by
+    the highest occupied and the lowest empty host-like state (less than ``host_like`` of its weight
+    on ``metal``); every state strictly inside it is counted, in states per cell (spin degeneracy
+    and k weights included), with the part that lies on ``metal``. Energies in eV, as the
+    eigenvalues (``fermi``: the projections' Fermi level, when present). ``statement``: whether metal states fall in
+    the gap (at least ``min_states`` states per cell on the metal) -- at the level of the
+    projections (PBE without SOC has its CBM ~1 eV too high: states in the upper part of the gap may
+    be resonant with the spin-orbit conduction band, so the distances to both edges are given)."""
+    labels = [str(x) for x in labels]
+    if metal not in labels:
+        raise InputError(f"no atoms of region {metal!r}; regions: {', '.join(region_names(labels))}")
+    w = region_weights(proj, labels)[metal]
+    e = np.asarray(proj["eigenvalues"])
+    occ = np.asarray(proj["occupations"])
+    kw = np.asarray(proj["k_weights"])[None, :, None] * proj["degeneracy"] * np.ones_like(e)
+    host = w < host_like
+    full, empty = host & (occ > 0.5), host & (occ <= 0.5)
+    if not full.any() or not empty.any():
+        raise InputError("no host-like occupied or empty states: the gap cannot be bounded (converge more bands)")
+    vbm, cbm = float(e[full].max()), float(e[empty].min())
+    inside = (e > vbm + 1e-6) & (e < cbm - 1e-6)
+    n_in = float(kw[inside].sum())
+    on_metal = float((kw * w)[inside].sum())
+    out = {"metal": metal, "host_vbm": vbm, "host_cbm": cbm, "host_gap": cbm - vbm,
+           "states_in_gap": n_in, "metal_states_in_gap": on_metal,
+           "metal_fraction_in_gap": on_metal / n_in if n_in > 0 else None,
+           "lowest_above_vbm": float(e[inside].min() - vbm) if inside.any() else None,
+           "highest_below_cbm": float(cbm - e[inside].max()) if inside.any() else None,
+           "host_like": host_like, "min_states": min_states, "fermi": proj.get("fermi_level")}
+    if on_metal >= min_states:
+        out["metal_in_gap"] = True
+        out["statement"] = (f"{on_metal:.1f} states per cell on the {metal} lie in the host gap "
+                            f"({vbm:.2f} to {cbm:.2f} eV, {cbm - vbm:.2f} eV wide; {n_in:.1f} states in all there, "
+                            f"from {out['lowest_above_vbm']:.2f} eV above the host VBM to {out['highest_below_cbm']:.2f} eV "
+                            "below its CBM): metal states fall in the gap at this level (PBE, no SOC)")
+    else:
+        out["metal_in_gap"] = False
+        out["statement"] = (f"less than {min_states:g} states per cell on the {metal} inside the host gap "
+                            f"({vbm:.2f} to {cbm:.2f} eV): no metal states in the gap at this level (PBE, no SOC)")
+    return out
+
+
 __all__ = ["read_projections", "region_weights", "region_names", "gaussian_dos", "region_dos", "local_edges",
-           "band_groups", "region_level", "plot_region_dos", "analyse_region_dos", "SUM_RULE_TOL"]
+           "band_groups", "region_level", "plot_region_dos", "analyse_region_dos", "gap_states", "SUM_RULE_TOL"]

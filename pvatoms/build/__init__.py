@@ -3,6 +3,7 @@
 - :func:`cspbbr3`: bulk CsPbBr3 (Pnma, tetragonal, cubic)
 - :func:`ruddlesden_popper`: Cs(n+1)Pb(n)Br(3n+1), n = 1, 2, 3
 - :func:`rp_interface`: coherent RP / Pnma phase-boundary supercell with region labels
+- :func:`rp_interface_pb`: the same with an fcc Pb cluster on a boundary (region ``cluster``)
 - :func:`point_defects`: symmetry-distinct vacancies, interstitials, antisites, Schottky pairs
 - :func:`neb_endpoints`, :func:`vacancy_hop`: vacancy-migration endpoint pairs (same atom order)
 - :func:`slab`, :func:`attach_ligands`, :func:`ligand_library`: terminated slabs and ligand shells
@@ -10,10 +11,10 @@
 """
 
 from pvatoms.build.bulk import cspbbr3
-from pvatoms.build.interface import rp_interface
+from pvatoms.build.interface import rp_interface, rp_interface_pb
 from pvatoms.build.rp import ruddlesden_popper
 
-__all__ = ["cspbbr3", "ruddlesden_popper", "rp_interface"]
+__all__ = ["cspbbr3", "ruddlesden_popper", "rp_interface", "rp_interface_pb"]
 
 from pvatoms.build.defects import defects_supercell, point_defects  # noqa: E402
 

@@ -153,3 +153,87 @@ def boundary_sites(atoms: Atoms, elements, symprec: float = 0.01) -> list[dict]:
                     "region": str(atoms.arrays["region"][rep]),
                     "distance": round(sign * float(atoms.arrays["boundary_distance"][rep]), 4)})
     return sorted(out, key=lambda s: (s["element"], s["distance"], s["index"]))
+
+
+def rp_interface_pb(radius: float = 3.6, contact: float = 3.1, supercell=(2, 2), **interface) -> Atoms:
+    """A Pb cluster at the RP / perovskite boundary: an fcc Pb sphere (a = 4.95 Å) of ``radius``
+    (Å; 3.6 Å holds the 13-atom cuboctahedron) centred on the first boundary plane of an
+    :func:`rp_interface` model (``interface``: its arguments; ``supercell``: in-plane repeats,
+    large enough for the cluster), in a cavity cut so that no host atom lies closer than
+    ``contact`` Å to a Pb atom of the cluster (3.1 Å: the Pb-Br bond of the host is ~3.0 Å).
+
+    The atoms cut out are made charge-neutral (formal charges Cs +1, Pb +2, Br -1) by also removing
+    the Cs or Br nearest the cavity, so the model is host + Pb⁰ with the host's stoichiometry kept
+    neutral. Cluster atoms get region ``cluster`` (block -1, distance from the boundary as for any
+    atom); ``atoms.info['pb_cluster']`` records the cluster (atoms, radius, centre, closest
+    approach, the host atoms removed by element)."""
+    from scipy.spatial import cKDTree
+
+    from pvatoms.build.nanocrystal import PB_FCC_A
+    if not 2.0 <= radius <= 12.0:
+        raise InputError(f"Pb cluster radius is in Å, 2-12 (3.6: 13 atoms), got {radius!r}")
+    if not 2.5 <= contact <= 4.5:
+        raise InputError(f"contact (closest host-cluster distance) is in Å, 2.5-4.5, got {contact!r}")
+    host = rp_interface(supercell=supercell, **interface)
+    info = dict(host.info["interface"])
+    n = np.asarray(info["stacking_normal"], float)
+    cell = np.asarray(host.cell)
+    # the in-plane centre of the cell on the first boundary plane
+    centre = cell.sum(axis=0) / 2
+    centre = centre + (info["boundary_planes"][0] - centre @ n) * n
+    g = np.arange(-(int(radius / PB_FCC_A) + 2), int(radius / PB_FCC_A) + 3)
+    lattice = np.array(np.meshgrid(g, g, g, indexing="ij")).reshape(3, -1).T
+    basis = np.array([[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
+    pts = (lattice[:, None, :] + basis[None]).reshape(-1, 3) * PB_FCC_A
+    pts = pts[np.linalg.norm(pts, axis=1) <= radius + 1e-9]
+    cluster = pts + centre
+    # host atoms near the cluster, through the periodic images
+    frac = np.linalg.solve(cell.T, (host.positions - centre).T).T
+    frac -= np.round(frac)
+    rel = frac @ cell
+    d = cKDTree(pts).query(rel)[0]
+    gone = set(np.flatnonzero(d < contact).tolist())
+    if radius + contact > 0.5 * _shortest_width(cell):
+        raise InputError(f"a Pb cluster of radius {radius} Å with {contact} Å contact does not fit in this cell "
+                         f"(shortest width {_shortest_width(cell):.1f} Å; needs {2 * (radius + contact):.1f}): "
+                         "give a larger in-plane supercell or a thicker model")
+    charge = {"Cs": 1, "Pb": 2, "Br": -1}
+    sym = np.array(host.get_chemical_symbols())
+    q = sum(charge[sym[i]] for i in gone)
+    dist = np.linalg.norm(rel, axis=1)
+    while q != 0:                               # keep the host neutral: remove the nearest Cs or Br
+        el = "Br" if q > 0 else "Cs"
+        cand = [i for i in np.argsort(dist) if sym[i] == el and i not in gone]
+        if not cand:
+            raise InputError(f"cannot keep the host neutral around the cavity: no {el} left to remove")
+        gone.add(int(cand[0]))
+        q += charge[el]
+    keep = np.setdiff1d(np.arange(len(host)), sorted(gone))
+    out = host[keep]
+    out.info = dict(host.info)
+    cl = Atoms("Pb" * len(cluster), positions=cluster, cell=cell, pbc=True)
+    cl.arrays["block"] = np.full(len(cl), -1, dtype=host.arrays["block"].dtype)
+    cl.arrays["region"] = np.full(len(cl), "cluster", dtype="<U16")
+    hd = np.abs(((cluster @ n)[:, None] - np.asarray(info["boundary_planes"])[None, :]
+                 + info["period_along_normal"] / 2) % info["period_along_normal"] - info["period_along_normal"] / 2)
+    cl.arrays["boundary_distance"] = hd.min(axis=1)
+    out.arrays["region"] = out.arrays["region"].astype("<U16")
+    out = out + cl
+    out.info = dict(host.info)
+    out.wrap()
+    closest = float(cKDTree(cl.positions).query(out.positions[:len(keep)])[0].min()) if len(keep) else None
+    removed = {el: int(sum(1 for i in gone if sym[i] == el)) for el in ("Cs", "Pb", "Br")}
+    out.info["pb_cluster"] = {"atoms": len(cl), "radius": radius, "lattice": PB_FCC_A, "contact": contact,
+                              "centre": centre.tolist(), "closest_host_distance": closest,
+                              "removed": removed}
+    set_provenance(out, "pvatoms.build.rp_interface_pb",
+                   {"radius": radius, "contact": contact, "supercell": list(supercell), **interface},
+                   f"structures/{PNMA_CIF}")
+    return out
+
+
+def _shortest_width(cell) -> float:
+    """The smallest distance between opposite faces of the cell (Å)."""
+    cell = np.asarray(cell, float)
+    vol = abs(np.linalg.det(cell))
+    return float(min(vol / np.linalg.norm(np.cross(cell[(i + 1) % 3], cell[(i + 2) % 3])) for i in range(3)))

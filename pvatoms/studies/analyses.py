@@ -82,15 +82,39 @@ def neb_analysis(roles: dict, folder: Path, **_) -> dict:
     return {"kind": "neb", "schema": ANALYSIS_SCHEMA, "skipped_unfinished": _skipped(roles), **out}
 
 
-def band_edges_analysis(roles: dict, folder: Path, **_) -> dict:
+def band_edges_analysis(roles: dict, folder: Path, pdos: bool = False, **_) -> dict:
     """Planar averages, region fractions, IPR and the localization statement of the band-edge
-    densities."""
+    densities; with ``pdos``, the region-projected DOS of each job's wave functions and, where a
+    region ``cluster`` exists, its states in the host gap (:func:`pvatoms.analysis.pdos.gap_states`)."""
     from pvatoms.analysis.localization import analyse_band_edges
     edges = sorted(_done(roles.get("band_edges", [])), key=lambda r: r["label"])
     if not edges:
         raise RuntimeError("no band-edges job finished: nothing to analyse")
     out = analyse_band_edges([r["folder"] for r in edges], folder, labels=[r["label"] for r in edges])
+    if pdos:
+        out["pdos"] = {r["label"]: region_dos_of(r["folder"], Path(folder) / f"pdos-{r['label']}") for r in edges}
     return {"kind": "band-edges", "schema": ANALYSIS_SCHEMA, "skipped_unfinished": _skipped(roles), **out}
+
+
+def region_dos_of(job_folder, output) -> dict:
+    """Region DOS (and metal states in the gap, when the structure has a ``cluster`` region) of a
+    GPAW band-edges or static job, from its saved wave functions."""
+    from pvatoms.analysis.pdos import analyse_region_dos, gap_states
+    from pvatoms.calc.gpaw_dos import load_calculator, state_weights, write_projections
+    doc = read_result(job_folder)
+    gpw = (doc.get("files") or {}).get("gpw")
+    if not gpw:
+        raise InputError(f"{job_folder}: no GPAW wave functions saved (files.gpw): no region DOS")
+    labels = (doc["structure"].get("arrays") or {}).get("region")
+    if labels is None:
+        raise InputError(f"{job_folder}: the structure has no per-atom region labels: no region DOS")
+    proj = state_weights(load_calculator(Path(job_folder) / gpw))
+    write_projections(Path(output) / "projections.npz", proj)
+    edges = doc.get("band_edges") or {}
+    out = analyse_region_dos(proj, labels, output, reference=edges.get("vbm"), label=Path(output).name)
+    if "cluster" in [str(x) for x in labels]:
+        out["gap_states"] = gap_states(proj, labels, metal="cluster")
+    return out
 
 
 def phonons_analysis(roles: dict, folder: Path, supercell=None, displacement: float = 0.01, **_) -> dict:

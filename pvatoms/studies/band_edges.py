@@ -18,5 +18,6 @@ def plan(study: BandEdgeStudy) -> StudyGraph:
         parents.append("static")
     steps.append(Step("band-edges", "band-edges", study.backend, {"structure": Source.from_parent("relax")},
                       dict(study.backend_settings), {"bands": list(study.bands)}, parents=parents))
-    analysis = Analysis("localization", "band-edges", {"band_edges": ["band-edges"]})
+    analysis = Analysis("localization", "band-edges", {"band_edges": ["band-edges"]},
+                        {"pdos": True} if study.pdos else {})
     return StudyGraph("band-edges", study.name, study.run_folder(), steps, [analysis], spec=as_spec(study))

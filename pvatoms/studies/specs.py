@@ -20,7 +20,7 @@ from pathlib import Path
 from pvatoms.calc import BACKENDS, MLIP_BACKENDS
 from pvatoms.errors import InputError, check_choice
 
-BUILDERS = ("cspbbr3", "ruddlesden_popper", "rp_interface")
+BUILDERS = ("cspbbr3", "ruddlesden_popper", "rp_interface", "rp_interface_pb")
 CHARGES = ("suggested", "neutral")
 HOP_TARGETS = ("nearest", "nearest-equivalent")
 #: elemental references that are metals: their DFT energies need a dense k-mesh (with smearing)
@@ -391,15 +391,23 @@ class PhononStudy(Study):
 
 @dataclass
 class BandEdgeStudy(Study):
-    """Relax -> [static ->] band-edge densities -> localization analysis."""
+    """Relax -> [static ->] band-edge densities -> localization analysis; ``pdos`` (GPAW) adds the
+    region-projected DOS of the band-edges job's wave functions, and for a model with a metal
+    cluster (region ``cluster``, e.g. builder rp_interface_pb) the metal states in the host gap."""
     structure: dict | Structure | None = None
     relax: dict | Relax | None = None
     static: bool = False
     bands: list = field(default_factory=lambda: ["vbm", "cbm"])
+    pdos: bool = False
 
     def check(self) -> None:
         super().check()
         self._start("structure", supercell=False)
+        if not isinstance(self.pdos, bool):
+            raise InputError(f"pdos must be true or false, got {self.pdos!r}")
+        if self.pdos and self.backend != "gpaw":
+            raise InputError(f"pdos: the region-projected DOS is computed from GPAW wave functions; backend is "
+                             f"{self.backend!r} (use gpaw, or pdos: false)")
         for b in self.bands:
             if not isinstance(b, str):
                 raise InputError(f"bands must be names such as vbm, cbm, vbm-1; got {b!r}")
