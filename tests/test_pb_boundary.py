@@ -134,3 +134,14 @@ def test_band_edge_study_refuses_region_dos_without_gpaw():
     with pytest.raises(InputError, match="pdos.*GPAW wave functions.*'chgnet'"):
         study_from_dict({"study": "band-edges", "name": "x", "backend": "chgnet", "pdos": True,
                          "structure": {"builder": "rp_interface"}})
+
+
+def test_pb_boundary_workflow_file_plans_the_cluster_model_with_region_dos():
+    from pathlib import Path
+
+    from pvatoms.studies import load_study, plan_study
+    graph = plan_study(load_study(Path(__file__).resolve().parents[1] / "workflows" / "pb-boundary.yaml"))
+    relax = graph.node("relax")
+    assert relax.backend == "sevennet" and relax.job_settings["cell"] is False
+    assert relax.inputs["structure"].structure["symbols"].count("Pb") == 4 * 8 - 4 + 13
+    assert graph.node("localization").settings == {"pdos": True}
