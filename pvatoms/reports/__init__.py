@@ -47,6 +47,7 @@ def write_report(root, structures: dict, wall_time: float, quick: bool = False, 
     md += sections.screening(root, index, facts)
     md += sections.neb(root, index, facts)
     md += sections.electronic(root, index, facts, bulk_gap)
+    md += sections.boundary(root, index, facts)
     md += meaning(facts)
     ov = overhead(index, wall_time, since, launchers)
     tot = totals(record_invocation(root, ov, since))

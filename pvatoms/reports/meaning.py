@@ -305,6 +305,50 @@ def boundary_localization(statement: str | None, natoms: int | None = None, sett
             "type-II alignment, which needs the band offsets.")
 
 
+#: the two published readings of the RP / CsPbBr3 boundary (see docs: science.md, papers.md)
+BOUNDARY_CLAIMS = {
+    "seed": "the seed study reports the CBM on the RP side and the VBM on the perovskite side (type II)",
+    "thind": "Thind et al. (Adv. Mater. 2019) find that stoichiometric RP faults repel both carriers (type I)",
+}
+
+
+def boundary_alignment(boundary: dict | None) -> str | None:
+    """The band-offset verdict of a boundary study beside both literature claims, and how far the
+    convergence table carries it. ``boundary``: ``verdict`` (:func:`pvatoms.analysis.alignment.classify`
+    of the reference case), ``case``, ``edges`` (``PBE+SOC`` or ``PBE``), ``natoms``, ``spreads``
+    ({series: eV}), ``tolerance`` (eV) and ``untested`` (series with one entry)."""
+    if not boundary or not boundary.get("verdict"):
+        return None
+    v = boundary["verdict"]
+    where = f"the {boundary.get('case')} model ({boundary.get('natoms')} atoms, {boundary.get('edges')} band edges)"
+    if v["verdict"] == "cannot tell":
+        text = (f"The band offsets of {where} cannot tell {' from '.join(v['candidates'])}: the margin "
+                f"({v['margin']:.2f} eV) is within the uncertainty ({v['uncertainty']:.2f} eV)")
+        agrees = "so it decides between neither reading"
+    else:
+        text = (f"The band offsets of {where} give a {v['verdict']} alignment with electrons on the "
+                f"{v['electrons_on']} side and holes on the {v['holes_on']} side (margin {v['margin']:.2f} eV, "
+                f"uncertainty {v['uncertainty']:.2f} eV)")
+        if v["verdict"] == "type II" and v["electrons_on"] == "rp" and v["holes_on"] == "perovskite":
+            agrees = "this model agrees with the seed study"
+        elif v["verdict"] == "type I" and v["electrons_on"] == v["holes_on"] == "perovskite":
+            agrees = "this model agrees with Thind et al."
+        else:
+            agrees = "this model agrees with neither"
+    text += f". Of the published readings, {BOUNDARY_CLAIMS['seed']}, and {BOUNDARY_CLAIMS['thind']}: {agrees}."
+    spreads, tol = boundary.get("spreads") or {}, boundary.get("tolerance")
+    untested = boundary.get("untested") or []
+    bad = {k: s for k, s in spreads.items() if tol is not None and s > tol}
+    if bad:
+        text += (" The offsets are not converged: " + ", ".join(f"{k} changes them by {s:.2f} eV" for k, s in bad.items())
+                 + f" (tolerance {tol:.2f} eV), so the verdict is provisional.")
+    elif spreads and not untested:
+        text += f" The convergence table holds the offsets within {tol:.2f} eV over thickness and settings."
+    if untested:
+        text += f" Convergence with {' and '.join(untested)} was not tested (one entry each)."
+    return text
+
+
 # ---------------------------------------------------------------- the paragraph
 
 def formation_statements(charged: dict, limits_named: dict) -> list[str]:
@@ -358,6 +402,7 @@ def meaning(facts: dict) -> list[str]:
         model = s if isinstance(s, dict) else {"statement": s}
         lines.append(boundary_localization(model.get("statement"), model.get("natoms"), model.get("settings") or "",
                                            bool(model.get("converged"))))
+    lines.append(boundary_alignment(facts.get("boundary")))
     lines = [s for s in lines if s]
     return ["## 6. What this means", "", " ".join(lines) if lines else "Not enough finished results yet.", ""]
 
@@ -365,5 +410,5 @@ def meaning(facts: dict) -> list[str]:
 __all__ = ["meaning", "formation_statements", "negative_formation", "vacancy_trend", "fermi_statement",
            "fermi_position", "levels_statement", "convergence_caveat", "alignment_caveat",
            "host_stability", "host_shifted", "rp_stability", "barrier_comparison", "mobility", "band_gap",
-           "boundary_localization", "hop_rate", "HULL_TOL", "METASTABLE_MAX", "MOBILE_MAX", "SHALLOW_MAX",
+           "boundary_localization", "boundary_alignment", "hop_rate", "HULL_TOL", "METASTABLE_MAX", "MOBILE_MAX", "SHALLOW_MAX",
            "MIDGAP_TOL"]

@@ -291,3 +291,32 @@ def _model_settings(doc: dict) -> str:
     k = "Γ only" if kpts in ([1, 1, 1], (1, 1, 1)) else f"k-points {kpts}" if kpts else "k-points of the backend"
     cut = f"{st['ecut']:g} eV" if st.get("ecut") else "default cut-off"
     return f"{k}, {cut}, PBE without SOC"
+
+
+def boundary(root: Path, index: StudyIndex, facts: dict) -> list[str]:
+    """The band offsets of a boundary study (if the run has one): the convergence table, the
+    reference case's verdict and the in-plane strain of each side against its own relaxed bulk."""
+    doc, entry = index.analysis("boundary")
+    if entry is None:
+        return []
+    out = ["### RP/perovskite band offsets (GPAW; potential lineup, PBE and PBE+SOC)", ""]
+    if not doc:
+        return out + [missing(index, entry, "the boundary study"), ""]
+    ref = next((c for c in doc.get("cases") or [] if c.get("case") == doc["reference_case"]), {})
+    strain = ((ref.get("in_plane") or {}).get("strain")) or {}
+    if strain:
+        out += ["In-plane strain against each side's own relaxed bulk: " + "; ".join(
+            f"{side} {100 * s['u']:+.2f} % / {100 * s['v']:+.2f} %" for side, s in sorted(strain.items())) + ".", ""]
+    cols = ("case", "atoms", "k in-plane", "ecut (eV)", "VBO (eV)", "CBO (eV)", "lineup ± (eV)", "verdict",
+            "margin (eV)", "converged (thickness)", "converged (settings)")
+    out += [to_markdown([{c: r.get(c) for c in cols} for r in doc["rows"]]), ""]
+    out += [f"**{doc['statement']}**", ""] + [f"*{n}*" for n in doc.get("notes") or []] + [""]
+    folder = Path(entry["folder"]) / doc["reference_case"].replace("@", "_")
+    for png in sorted(folder.glob("alignment-*/*.png"))[:2]:
+        out += [f"![{png.stem}]({_rel(png, root)})", ""]
+    facts["boundary"] = {"verdict": doc["verdict"], "case": doc["reference_case"], "edges": doc.get("edges"),
+                         "natoms": ref.get("natoms"), "spreads": doc.get("spreads") or {},
+                         "tolerance": doc.get("tolerance"),
+                         "untested": [n.split("with ", 1)[1].split(" not", 1)[0] for n in doc.get("notes") or []
+                                      if n.startswith("convergence with ")]}
+    return out

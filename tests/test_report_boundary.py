@@ -1,0 +1,73 @@
+"""The report's band-offset rule and section: the verdict beside both literature readings, never
+more than the convergence table carries."""
+
+from __future__ import annotations
+
+import json
+
+from pvatoms.analysis.alignment import classify
+from pvatoms.reports.meaning import boundary_alignment
+
+
+def facts(verdict, spreads=None, untested=(), tolerance=0.05):
+    return {"verdict": verdict, "case": "rp2-pv4@k2x2-300eV", "edges": "PBE+SOC", "natoms": 72,
+            "spreads": spreads or {}, "tolerance": tolerance, "untested": list(untested)}
+
+
+# sides (rp, perovskite): VBM, CBM in eV on one common zero
+SEED = classify(-0.3, 1.2, 0.0, 1.6, 0.05)          # electrons on the RP, holes on the perovskite: type II
+THIND = classify(-0.3, 1.9, 0.0, 1.6, 0.05)         # the RP straddles: both carriers on the perovskite
+REVERSED = classify(0.2, 1.9, 0.0, 1.6, 0.05)       # type II the other way round
+CLOSE = classify(-0.3, 1.58, 0.0, 1.6, 0.05)        # CBO 0.02 eV: within the uncertainty
+
+
+def test_each_verdict_is_set_beside_both_literature_readings():
+    assert SEED["verdict"] == "type II" and THIND["verdict"] == "type I"
+    s = boundary_alignment(facts(SEED, {"thickness": 0.01, "settings": 0.02}))
+    assert "type II alignment with electrons on the rp side and holes on the perovskite side" in s
+    assert "this model agrees with the seed study" in s
+    assert "seed study reports the CBM on the RP side" in s and "Thind et al." in s       # both readings, always
+    assert "holds the offsets within 0.05 eV over thickness and settings" in s
+    assert "agrees with Thind et al." in boundary_alignment(facts(THIND, {"thickness": 0.0, "settings": 0.0}))
+    assert "agrees with neither" in boundary_alignment(facts(REVERSED, {"thickness": 0.0, "settings": 0.0}))
+
+
+def test_undecided_unconverged_and_untested_are_said():
+    assert CLOSE["verdict"] == "cannot tell"
+    s = boundary_alignment(facts(CLOSE, {"thickness": 0.01, "settings": 0.01}))
+    assert "cannot tell type I from type II" in s and "decides between neither reading" in s
+    s = boundary_alignment(facts(SEED, {"thickness": 0.12, "settings": 0.01}))
+    assert "not converged: thickness changes them by 0.12 eV" in s and "provisional" in s
+    assert "holds the offsets" not in s
+    s = boundary_alignment(facts(SEED, {"settings": 0.01}, untested=["thickness"]))
+    assert "Convergence with thickness was not tested" in s and "holds the offsets" not in s
+    assert boundary_alignment(None) is None and boundary_alignment({"verdict": None}) is None
+
+
+def test_boundary_section_renders_the_table_and_feeds_the_rule(tmp_path):
+    """A study index with one boundary analysis document: the section prints the strain, the
+    convergence table and the statement, and hands the verdict to the rule."""
+    from pvatoms.reports import sections
+    from pvatoms.reports.index import StudyIndex
+    folder = tmp_path / "studies" / "b" / "boundary"
+    folder.mkdir(parents=True)
+    rows = [{"case": "rp1-pv3@k1x1-200eV", "atoms": 48, "k in-plane": "1x1", "ecut (eV)": 200.0, "VBO (eV)": -0.3,
+             "CBO (eV)": -0.4, "lineup ± (eV)": 0.02, "verdict": "type II", "margin (eV)": 0.3,
+             "converged (thickness)": "yes"}]
+    doc = {"kind": "boundary", "reference_case": "rp1-pv3@k1x1-200eV", "edges": "PBE+SOC", "verdict": SEED,
+           "statement": "rp1-pv3@k1x1-200eV (PBE+SOC edges): " + SEED["statement"], "rows": rows,
+           "spreads": {"thickness": 0.01}, "tolerance": 0.05,
+           "notes": ["convergence with settings not tested (one entry)"],
+           "cases": [{"case": "rp1-pv3@k1x1-200eV", "natoms": 48,
+                      "in_plane": {"strain": {"rp": {"u": 0.0123, "v": 0.0101}, "perovskite": {"u": 0.0, "v": 0.0}}}}]}
+    (folder / "analysis.json").write_text(json.dumps(doc))
+    index = {"b": {"study": "boundary", "name": "b", "folder": str(tmp_path / "studies" / "b"), "steps": {},
+                   "analyses": {"boundary": {"kind": "boundary", "roles": {}, "folder": str(folder)}}}}
+    (tmp_path / "studies.json").write_text(json.dumps(index))
+    out = {}
+    text = "\n".join(sections.boundary(tmp_path, StudyIndex(tmp_path), out))
+    assert "rp +1.23 % / +1.01 %" in text and "perovskite +0.00 % / +0.00 %" in text
+    assert "| rp1-pv3@k1x1-200eV | 48 |" in text and "convergence with settings not tested" in text
+    assert out["boundary"]["untested"] == ["settings"] and out["boundary"]["natoms"] == 48
+    s = boundary_alignment(out["boundary"])
+    assert "Convergence with settings was not tested" in s and "agrees with the seed study" in s
