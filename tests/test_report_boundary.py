@@ -71,3 +71,13 @@ def test_boundary_section_renders_the_table_and_feeds_the_rule(tmp_path):
     assert out["boundary"]["untested"] == ["settings"] and out["boundary"]["natoms"] == 48
     s = boundary_alignment(out["boundary"])
     assert "Convergence with settings was not tested" in s and "agrees with the seed study" in s
+
+
+def test_a_fermi_level_outside_the_gap_is_placed_from_the_nearer_edge():
+    from pvatoms.reports.meaning import fermi_statement
+    below = fermi_statement("Pb-poor", "equilibrium", 600, -0.91, 2.09, 3e-7, 2e26, [("V_Pb", -1, 2e26)])
+    assert "0.91 eV below the VBM (outside the gap" in below and "-0.91" not in below
+    above = fermi_statement("Br-poor", "equilibrium", 600, 2.29, 2.09, 1e26, 1e-7, [])
+    assert "0.20 eV above the CBM (outside the gap" in above
+    inside = fermi_statement("Br-poor", "quenched", 300, 0.24, 2.09, 1e-13, 1e14, [])
+    assert "is 0.24 eV above the VBM (in the lower half of the gap: p-type" in inside

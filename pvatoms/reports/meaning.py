@@ -107,7 +107,9 @@ def fermi_statement(limit: str, state: str, temperature: float, fermi_level: flo
         head = f"Quenched to {temperature:.0f} K with the defects frozen, the Fermi level under the {limit} limit is"
     else:
         head = f"Under the {limit} limit at {temperature:.0f} K, charge neutrality puts the Fermi level"
-    text = (f"{head} {fermi_level:.2f} eV above the VBM ({fermi_position(fermi_level, gap)}; "
+    where = (f"{-fermi_level:.2f} eV below the VBM" if fermi_level < 0 else
+             f"{fermi_level - gap:.2f} eV above the CBM" if fermi_level > gap else f"{fermi_level:.2f} eV above the VBM")
+    text = (f"{head} {where} ({fermi_position(fermi_level, gap)}; "
             f"n = {electrons:.0e}, p = {holes:.0e} cm^-3)")
     if top:
         text += ", set by " + " and ".join(f"{d} (q = {q:+d}, {c:.0e} cm^-3)" for d, q, c in top[:2])
