@@ -61,9 +61,14 @@ def structures(root: Path, docs: dict) -> list[str]:
     iface = next((d["interface"] for d in docs.values() if isinstance(d, dict) and d.get("interface")), None)
     if iface:
         sep = iface["boundary_separation"]
+        ref = iface.get("reference_in_plane_pseudocubic") or {}
+        same = ref.get("rp") is not None and abs(ref["rp"] - ref.get("perovskite", 0.0)) < 1e-9
+        strain = ("its RP side takes the perovskite's in-plane lattice as its own in this starting model, so no "
+                  "strain is defined here (a boundary study strains each side against its own relaxed bulk)" if same
+                  else f"in-plane strain carried by the RP side {iface['in_plane_strain']['rp']['u'] * 100:+.2f} % "
+                       "(reference lattices in the JSON report)")
         out += ["", f"RP/perovskite boundary model: boundary planes {sep['perovskite_side']:.2f} Å apart across the "
-                f"perovskite and {sep['rp_side']:.2f} Å across the RP side; in-plane strain carried by the RP "
-                f"side {iface['in_plane_strain']['rp']['u'] * 100:+.2f} % (reference lattices in the JSON report)."]
+                f"perovskite and {sep['rp_side']:.2f} Å across the RP side; {strain}."]
     vac = docs.get("vacancies") or []
     if vac:
         out += ["", "Distinct vacancies of Pnma CsPbBr3 (2x2x2 supercell, 159 atoms): " +
@@ -266,6 +271,8 @@ def electronic(root: Path, index: StudyIndex, facts: dict, bulk_gap: tuple[str, 
         out += [f"*Not available: {bulk_gap[1] if bulk_gap else 'the bulk gap'} has not finished (run the demo again "
                 "to resume).*", ""]
     doc, entry = index.analysis("band-edges")
+    if entry is None and index.analysis("boundary")[1] is not None:
+        return out                                 # the boundary study's section says it all
     if not doc:
         return out + [missing(index, entry, "band-edges"), ""]
     model = {}

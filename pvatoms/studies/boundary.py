@@ -239,7 +239,7 @@ def plan(study: BoundaryStudy) -> StudyGraph:
             node = f"{SHORT[side]}-strained-structure{g}"
             analyses.append(Analysis(node, "boundary-structure", dict(bulk_roles),
                                      {**common, "make": "strained", "side": side,
-                                      "model": _model_dict(m) if g else None}))
+                                      "model": _model_dict(m) if g else None, "natoms": len(bulks[side])}))
             relax = f"{SHORT[side]}-strained-relax{g}"
             steps.append(Step(relax, "relax", rbackend, {"structure": Source.from_parent(node)},
                               relax_settings(bulks[side]), dict(iface_relax), parents=[node], priority=5))
@@ -248,7 +248,8 @@ def plan(study: BoundaryStudy) -> StudyGraph:
     for m in study.models:
         node = f"{m.label}-structure"
         analyses.append(Analysis(node, "boundary-structure", dict(bulk_roles),
-                                 {**common, "make": "interface", "model": _model_dict(m)}))
+                                 {**common, "make": "interface", "model": _model_dict(m),
+                                  "natoms": len(_interface_probe(study, m))}))
         steps.append(Step(f"{m.label}-relax", "relax", rbackend, {"structure": Source.from_parent(node)},
                           relax_settings(_interface_probe(study, m)), dict(iface_relax), parents=[node], priority=5))
     roles = {"interface": [], "perovskite_bulk": [], "rp_bulk": [], "structures": []}

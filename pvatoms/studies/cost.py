@@ -95,7 +95,8 @@ def graph_costs(graph) -> dict:
                 n = len(src.structure.get("symbols") or src.structure.get("numbers") or [])
             elif src.parent:
                 parent = members.get(src.parent) or graph.node(src.parent)
-                n = count(parent) if hasattr(parent, "job") else 0
+                # a structure made by an analysis (the boundary study's models) says its size
+                n = count(parent) if hasattr(parent, "job") else int(parent.settings.get("natoms") or 0)
             for op in src.transform:
                 if "supercell" in op:
                     n *= math.prod(int(r) for r in op["supercell"])
