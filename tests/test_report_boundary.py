@@ -28,7 +28,9 @@ def test_each_verdict_is_set_beside_both_literature_readings():
     assert "this model agrees with the seed study" in s
     assert "seed study reports the CBM on the RP side" in s and "Thind et al." in s       # both readings, always
     assert "holds the offsets within 0.05 eV over thickness and settings" in s
-    assert "agrees with Thind et al." in boundary_alignment(facts(THIND, {"thickness": 0.0, "settings": 0.0}))
+    s = boundary_alignment(facts(THIND, {"thickness": 0.0, "settings": 0.0}))
+    assert "type I alignment with both electrons and holes on the perovskite side" in s
+    assert "agrees with Thind et al. The convergence table" in s and ".." not in s
     assert "agrees with neither" in boundary_alignment(facts(REVERSED, {"thickness": 0.0, "settings": 0.0}))
 
 
@@ -81,3 +83,17 @@ def test_a_fermi_level_outside_the_gap_is_placed_from_the_nearer_edge():
     assert "0.20 eV above the CBM (outside the gap" in above
     inside = fermi_statement("Br-poor", "quenched", 300, 0.24, 2.09, 1e-13, 1e14, [])
     assert "is 0.24 eV above the VBM (in the lower half of the gap: p-type" in inside
+
+
+def test_the_pbe_reading_and_the_densities_are_set_beside_the_soc_verdict():
+    pbe = classify(-0.3, 1.45, 0.0, 1.6, 0.05)          # without SOC: CBO -0.15, type II
+    f = dict(facts(THIND, {"thickness": 0.0, "settings": 0.0}), pbe={"verdict": pbe["verdict"], "cbo": pbe["cbo"]},
+             f_cbm_rp=0.89, f_vbm_perovskite=0.95)
+    s = boundary_alignment(f)
+    assert "Without SOC the same lineup gives type II (CBO -0.15 eV against +0.30 eV with SOC)" in s
+    assert "put the CBM 89 % on the RP side and the VBM 95 % on the perovskite side" in s
+    assert "speak for the PBE edges, not for the SOC ones" in s
+    f["pbe"] = {"verdict": "cannot tell", "cbo": -0.04}
+    assert "Without SOC the same lineup cannot tell the type (CBO -0.04 eV" in boundary_alignment(f)
+    f["edges"] = "PBE"                                   # no SOC run: nothing to set beside
+    assert "Without SOC" not in boundary_alignment(f)

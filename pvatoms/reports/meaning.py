@@ -328,16 +328,28 @@ def boundary_alignment(boundary: dict | None) -> str | None:
                 f"({v['margin']:.2f} eV) is within the uncertainty ({v['uncertainty']:.2f} eV)")
         agrees = "so it decides between neither reading"
     else:
-        text = (f"The band offsets of {where} give a {v['verdict']} alignment with electrons on the "
-                f"{v['electrons_on']} side and holes on the {v['holes_on']} side (margin {v['margin']:.2f} eV, "
-                f"uncertainty {v['uncertainty']:.2f} eV)")
+        carriers = (f"both electrons and holes on the {v['electrons_on']} side" if v["electrons_on"] == v["holes_on"]
+                    else f"electrons on the {v['electrons_on']} side and holes on the {v['holes_on']} side")
+        text = (f"The band offsets of {where} give a {v['verdict']} alignment with {carriers} (margin "
+                f"{v['margin']:.2f} eV, uncertainty {v['uncertainty']:.2f} eV)")
         if v["verdict"] == "type II" and v["electrons_on"] == "rp" and v["holes_on"] == "perovskite":
             agrees = "this model agrees with the seed study"
         elif v["verdict"] == "type I" and v["electrons_on"] == v["holes_on"] == "perovskite":
             agrees = "this model agrees with Thind et al."
         else:
             agrees = "this model agrees with neither"
-    text += f". Of the published readings, {BOUNDARY_CLAIMS['seed']}, and {BOUNDARY_CLAIMS['thind']}: {agrees}."
+    text += f". Of the published readings, {BOUNDARY_CLAIMS['seed']}, and {BOUNDARY_CLAIMS['thind']}: {agrees}"
+    text = text if text.endswith(".") else text + "."
+    pbe = boundary.get("pbe") or {}
+    if boundary.get("edges") == "PBE+SOC" and pbe.get("verdict"):
+        reads = "cannot tell the type" if pbe["verdict"] == "cannot tell" else f"gives {pbe['verdict']}"
+        text += f" Without SOC the same lineup {reads} (CBO {pbe['cbo']:+.2f} eV against {v['cbo']:+.2f} eV with SOC)"
+        f_cbm, f_vbm = boundary.get("f_cbm_rp"), boundary.get("f_vbm_perovskite")
+        if f_cbm is not None and f_vbm is not None:
+            text += (f"; the band-edge densities, computed without SOC, put the CBM {100 * f_cbm:.0f} % on the RP "
+                     f"side and the VBM {100 * f_vbm:.0f} % on the perovskite side, so they speak for the PBE "
+                     "edges, not for the SOC ones")
+        text += "."
     spreads, tol = boundary.get("spreads") or {}, boundary.get("tolerance")
     untested = boundary.get("untested") or []
     bad = {k: s for k, s in spreads.items() if tol is not None and s > tol}

@@ -314,8 +314,9 @@ def boundary(root: Path, index: StudyIndex, facts: dict) -> list[str]:
     if strain:
         out += ["In-plane strain against each side's own relaxed bulk: " + "; ".join(
             f"{side} {100 * s['u']:+.2f} % / {100 * s['v']:+.2f} %" for side, s in sorted(strain.items())) + ".", ""]
-    cols = ("case", "atoms", "k in-plane", "ecut (eV)", "VBO (eV)", "CBO (eV)", "lineup ± (eV)", "verdict",
-            "margin (eV)", "converged (thickness)", "converged (settings)")
+    cols = ("case", "atoms", "k in-plane", "ecut (eV)", "VBO (eV)", "CBO (eV)", "VBO PBE (eV)", "CBO PBE (eV)",
+            "lineup ± (eV)", "verdict", "margin (eV)", "f_CBM(rp)", "f_VBM(perovskite)", "converged (thickness)",
+            "converged (settings)")
     out += [to_markdown([{c: r.get(c) for c in cols} for r in doc["rows"]]), ""]
     out += [f"**{doc['statement']}**", ""] + [f"*{n}*" for n in doc.get("notes") or []] + [""]
     folder = Path(entry["folder"]) / doc["reference_case"].replace("@", "_")
@@ -324,6 +325,11 @@ def boundary(root: Path, index: StudyIndex, facts: dict) -> list[str]:
     facts["boundary"] = {"verdict": doc["verdict"], "case": doc["reference_case"], "edges": doc.get("edges"),
                          "natoms": ref.get("natoms"), "spreads": doc.get("spreads") or {},
                          "tolerance": doc.get("tolerance"),
+                         "pbe": {"verdict": (((ref.get("alignment") or {}).get("verdict")) or {}).get("verdict"),
+                                 "cbo": (ref.get("alignment") or {}).get("cbo")},
+                         "f_cbm_rp": (((ref.get("states") or {}).get("fractions") or {}).get("cbm") or {}).get("rp"),
+                         "f_vbm_perovskite": (((ref.get("states") or {}).get("fractions") or {}).get("vbm")
+                                              or {}).get("perovskite"),
                          "untested": [n.split("with ", 1)[1].split(" not", 1)[0] for n in doc.get("notes") or []
                                       if n.startswith("convergence with ")]}
     return out
