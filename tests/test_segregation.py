@@ -141,7 +141,9 @@ def test_plan_has_one_vacancy_per_distinct_site_and_the_dft_pair_per_element():
     # Pb and Cs: their fully ionised vacancy only (-2, -1)
     br = [s for s in sites if s["element"] == "Br"]
     near = min(br, key=lambda s: (abs(s["distance"]), -s["distance"]))
-    deep = max(br, key=lambda s: s["distance"])
+    # its reference: the deepest site of its class (a terminal rock-salt Br: the deepest apical one)
+    assert near["class"] == "terminal"
+    deep = max((s for s in br if s["class"] == "apical"), key=lambda s: s["distance"])
     assert {f"V_Br_{near['index']}_q+1", f"V_Br_{deep['index']}_q+1", f"V_Br_{near['index']}_q+0",
             f"V_Br_{deep['index']}_q+0"} <= set(charged)
     assert {k.rsplit("_q", 1)[1] for k in charged if k.startswith("V_Pb")} == {"-2"}
@@ -223,3 +225,33 @@ def test_segregation_workflow_file_builds_a_fireworks_workflow_with_batched_vaca
     assert len(charged) == 2 * 3                              # Br, Pb, Cs: boundary + reference site
     assert "interface-relax" in names and "segregation" in names
     assert len(names) == 1 + len(batches) + len(charged) + 1
+
+
+def test_bromide_classes_follow_the_bond_count_of_the_octahedra():
+    """8 Pb with six Br each make 48 Pb-Br bonds over 28 Br: 20 bridge two Pb, 8 end at one (the
+    rock-salt layers); the PbBr2 layers hold two equatorial Br per Pb (16), the rest bridge
+    along the stacking normal (4 apical)."""
+    atoms = rp_interface(rp_n=1, rp_layers=1, perovskite_layers=3)
+    count = Counter()
+    for s in boundary_sites(atoms, ["Br"]):
+        count[s["class"]] += s["multiplicity"]
+    assert count == {"equatorial": 16, "apical": 4, "terminal": 8}
+    assert all(s["class"] == s["element"] for s in boundary_sites(atoms, ["Cs", "Pb"]))
+
+
+def test_each_bromide_class_has_its_own_reference_and_terminal_sites_use_the_apical_one():
+    sites = [dict(_site("eq_deep", "Br", 11.0, -10.10), **{"class": "equatorial"}),
+             dict(_site("eq_mid", "Br", 5.1, -10.05), **{"class": "equatorial"}),
+             dict(_site("ap_deep", "Br", 13.6, -10.20), **{"class": "apical"}),
+             dict(_site("ap_mid", "Br", 7.7, -10.19), **{"class": "apical"}),
+             dict(_site("term", "Br", 1.75, -10.35, region="boundary"), **{"class": "terminal"})]
+    rows = {r["site"]: r for r in S.segregation_rows(sites)}
+    assert rows["eq_mid"]["reference"] == "eq_deep" and rows["eq_mid"]["E_seg (eV)"] == pytest.approx(0.05)
+    assert rows["ap_mid"]["reference"] == "ap_deep" and rows["ap_mid"]["E_seg (eV)"] == pytest.approx(0.01)
+    assert rows["term"]["reference"] == "ap_deep" and rows["term"]["E_seg (eV)"] == pytest.approx(-0.15)
+    check = S.interior_check(list(rows.values()))
+    assert set(check) == {"Br equatorial", "Br apical"}
+    assert check["Br apical"]["bulk_like"] is True and check["Br equatorial"]["bulk_like"] is True
+    text = S.summary(list(rows.values()), check)["Br"]["statement"]
+    assert text.startswith("V_Br is 0.15 eV lower at term terminal (+1.8 Å from the boundary, boundary) than at "
+                           "the deepest perovskite apical site")

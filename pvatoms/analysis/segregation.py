@@ -1,10 +1,15 @@
 """Vacancies by the RP / perovskite boundary: segregation energy against distance from the boundary.
 
 The segregation energy of a vacancy at site *i* is the energy of the model with that vacancy
-minus the energy of the same model with the vacancy of the same element at the reference site
-(the distinct site deepest in the perovskite block, the bulk-like one)::
+minus the energy of the same model with the vacancy of the same element and site class at the
+reference site (the site of that class deepest in the perovskite block, the bulk-like one)::
 
     E_seg(i) = E[V_X at i] - E[V_X at ref]          (eV; < 0: the vacancy prefers site i)
+
+Site classes keep unlike bulk sites apart: the equatorial and apical Br of Pnma CsPbBr3 differ
+by ~0.1 eV as vacancy sites already in the bulk, so each is referenced to its own kind; the
+terminal Br of a rock-salt layer (one Pb neighbour), which has no bulk counterpart, is
+referenced to the apical site (:data:`REFERENCE_CLASS`), the one it would be in a closed layer.
 
 Both cells hold the same atoms, so the chemical potential of X cancels, and with a charged
 defect so does the Fermi level; the finite-size image terms cancel only as far as the screening
@@ -40,6 +45,10 @@ INTERIOR_TOLERANCE = 0.05
 INTERIOR_MIN_SEPARATION = 1.0
 
 
+#: the class whose deepest site references a class with no bulk sites of its own
+REFERENCE_CLASS = {"terminal": "apical"}
+
+
 def reference_site(sites: list[dict]) -> dict:
     """The bulk-like reference of one element: the site with the largest signed distance (deepest in
     the perovskite block)."""
@@ -64,67 +73,84 @@ def segregation_rows(sites: list[dict], charge: int | None = None) -> list[dict]
     rows = []
     for element in sorted(by_element):
         group = by_element[element]
-        ref = reference_site(group)
         levels = sorted({s["level"] for s in group})
         if len(levels) > 1:
             raise InputError(f"V_{element}: the sites' energies come from different levels of theory {levels}; "
                              "a segregation energy takes both energies from one")
+        classes = {s.get("class") or element for s in group}
+        refs = {}
+        for cls in classes:
+            own = [s for s in group if (s.get("class") or element) == cls]
+            ref_cls = REFERENCE_CLASS.get(cls, cls)
+            pool = [s for s in group if (s.get("class") or element) == ref_cls] or own
+            refs[cls] = reference_site(pool)
         for s in sorted(group, key=lambda s: s["distance"]):
-            row = {"element": element, "site": s["label"], "charge": 0 if charge is None else int(charge),
-                   "region": s.get("region"), "distance (Å)": round(float(s["distance"]), 3),
-                   "multiplicity": s.get("multiplicity"),
-                   "E_seg (eV)": float(s["energy"]) - float(ref["energy"]),
-                   "reference": ref["label"], "level of theory": levels[0]}
-            rows.append(row)
+            cls = s.get("class") or element
+            ref = refs[cls]
+            rows.append({"element": element, "site": s["label"], "class": cls,
+                         "charge": 0 if charge is None else int(charge), "region": s.get("region"),
+                         "distance (Å)": round(float(s["distance"]), 3), "multiplicity": s.get("multiplicity"),
+                         "E_seg (eV)": float(s["energy"]) - float(ref["energy"]),
+                         "reference": ref["label"], "level of theory": levels[0]})
     return rows
+
+
+def _group(row: dict) -> str:
+    """The reference group of a row: its element, and its class where the class is its own
+    reference (``Br equatorial``); a class referenced to another names that one."""
+    cls = REFERENCE_CLASS.get(row.get("class") or row["element"], row.get("class") or row["element"])
+    return row["element"] if cls == row["element"] else f"{row['element']} {cls}"
 
 
 def interior_check(rows: list[dict], tolerance: float = INTERIOR_TOLERANCE,
                    min_separation: float = INTERIOR_MIN_SEPARATION) -> dict:
-    """Per element: does the perovskite interior look bulk-like? Compares the reference (deepest
-    site) with the deepest other perovskite-side site at least ``min_separation`` Å shallower.
-    Returns ``{element: {"sites", "difference (eV)", "bulk_like" (True/False/None: cannot tell)}}``."""
+    """Per reference group (element, or element and class): does the perovskite interior look
+    bulk-like? Compares the reference (deepest site of the class) with the deepest other site of
+    the same class at least ``min_separation`` Å shallower on the perovskite side. Returns
+    ``{group: {"sites", "difference (eV)", "bulk_like" (True/False/None: cannot tell)}}``."""
     out = {}
-    for element in sorted({r["element"] for r in rows}):
-        group = sorted((r for r in rows if r["element"] == element and r["distance (Å)"] > 0),
-                       key=lambda r: -r["distance (Å)"])
+    for key in sorted({_group(r) for r in rows}):
+        own = [r for r in rows if _group(r) == key and r["distance (Å)"] > 0
+               and (r.get("class") or r["element"]) not in REFERENCE_CLASS]
+        group = sorted(own, key=lambda r: -r["distance (Å)"])
         if not group:
-            out[element] = {"sites": [], "difference (eV)": None, "bulk_like": None}
+            out[key] = {"sites": [], "difference (eV)": None, "bulk_like": None}
             continue
         ref = group[0]
         other = next((r for r in group[1:] if ref["distance (Å)"] - r["distance (Å)"] >= min_separation), None)
         if other is None:
-            out[element] = {"sites": [ref["site"]], "difference (eV)": None, "bulk_like": None}
+            out[key] = {"sites": [ref["site"]], "difference (eV)": None, "bulk_like": None}
             continue
         diff = other["E_seg (eV)"] - ref["E_seg (eV)"]
-        out[element] = {"sites": [ref["site"], other["site"]], "difference (eV)": diff,
-                        "bulk_like": abs(diff) <= tolerance}
+        out[key] = {"sites": [ref["site"], other["site"]], "difference (eV)": diff, "bulk_like": abs(diff) <= tolerance}
     return out
 
 
 def summary(rows: list[dict], interior: dict, tolerance: float = INTERIOR_TOLERANCE) -> dict:
-    """Per element: the most favourable site (lowest E_seg), its distance and energy, and a
-    statement that says only what the numbers carry."""
+    """Per element: the most favourable site (lowest E_seg against its own reference), its
+    distance and energy, and a statement that says only what the numbers carry."""
     out = {}
     for element in sorted({r["element"] for r in rows}):
         group = [r for r in rows if r["element"] == element]
         best = min(group, key=lambda r: (r["E_seg (eV)"], r["distance (Å)"]))
-        check = interior.get(element, {})
+        check = interior.get(_group(best), {})
         level = best["level of theory"]
+        kind = "" if best["class"] == element else f" {best['class']}"
+        ref_kind = "" if _group(best) == element else f" {_group(best).split(' ', 1)[1]}"
         if best["E_seg (eV)"] < -tolerance:
-            text = (f"V_{element} is {-best['E_seg (eV)']:.2f} eV lower at {best['site']} "
+            text = (f"V_{element} is {-best['E_seg (eV)']:.2f} eV lower at {best['site']}{kind} "
                     f"({best['distance (Å)']:+.1f} Å from the boundary, {best['region']}) than at the deepest "
-                    f"perovskite site ({level})")
+                    f"perovskite{ref_kind} site ({level})")
         else:
-            text = (f"no V_{element} site is more than {tolerance:.2f} eV below the deepest perovskite site "
-                    f"({level}): no segregation within the tolerance")
+            text = (f"no V_{element} site is more than {tolerance:.2f} eV below the deepest perovskite site of its "
+                    f"kind ({level}): no segregation within the tolerance")
         if check.get("bulk_like") is False:
-            text += (f"; the perovskite interior is not bulk-like (two interior sites differ by "
+            text += (f"; the perovskite interior is not bulk-like (two interior{ref_kind} sites differ by "
                      f"{check['difference (eV)']:+.2f} eV): a thicker perovskite block is needed before this "
                      "number is a segregation energy")
         elif check.get("bulk_like") is None:
             text += "; too few interior sites to check that the reference is bulk-like"
-        out[element] = {"site": best["site"], "distance (Å)": best["distance (Å)"],
+        out[element] = {"site": best["site"], "class": best["class"], "distance (Å)": best["distance (Å)"],
                         "E_seg (eV)": best["E_seg (eV)"], "interior": check, "statement": text}
     return out
 

@@ -129,8 +129,11 @@ def boundary_sites(atoms: Atoms, elements, symprec: float = 0.01) -> list[dict]:
     """The symmetry-distinct sites of ``elements`` in a boundary model (from :func:`rp_interface`),
     for a vacancy profile across the boundary: one representative per orbit of the model's space
     group (spglib, ``symprec`` Å) with ``index``, ``element``, ``multiplicity`` (atoms in the orbit),
-    ``region`` and ``distance`` (Å from the nearest boundary plane, signed: + into the perovskite
-    block, - into the RP side), sorted by element and distance."""
+    ``region``, ``distance`` (Å from the nearest boundary plane, signed: + into the perovskite
+    block, - into the RP side) and ``class``: for Br its bond to the octahedra (``equatorial``: two
+    Pb within :data:`BR_PB_BOND` Å, bridging in the layer plane; ``apical``: two Pb bridging along
+    the stacking normal; ``terminal``: one Pb, the rock-salt layer's Br), for Cs and Pb their
+    element. Sorted by element and distance."""
     import spglib
     for key in ("region", "boundary_distance", "block"):
         if key not in atoms.arrays:
@@ -151,8 +154,27 @@ def boundary_sites(atoms: Atoms, elements, symprec: float = 0.01) -> list[dict]:
         sign = 1.0 if int(atoms.arrays["block"][rep]) == 0 else -1.0      # block 0: the perovskite block
         out.append({"index": int(rep), "element": el, "multiplicity": int(np.sum(orbit == rep)),
                     "region": str(atoms.arrays["region"][rep]),
-                    "distance": round(sign * float(atoms.arrays["boundary_distance"][rep]), 4)})
+                    "distance": round(sign * float(atoms.arrays["boundary_distance"][rep]), 4),
+                    "class": _bromide_class(atoms, rep) if el == "Br" else el})
     return sorted(out, key=lambda s: (s["element"], s["distance"], s["index"]))
+
+
+#: Å: a Pb-Br distance up to this is a bond of an octahedron (the Pnma bonds are ~3.0 Å)
+BR_PB_BOND = 3.6
+
+
+def _bromide_class(atoms: Atoms, i: int) -> str:
+    """equatorial / apical / terminal: how Br ``i`` bonds to the PbBr6 octahedra (see
+    :func:`boundary_sites`)."""
+    from ase.geometry import get_distances
+    pb = np.flatnonzero(atoms.numbers == 82)
+    vec, dist = get_distances(atoms.positions[i], atoms.positions[pb], cell=atoms.cell, pbc=True)
+    bonded = vec[0][dist[0] <= BR_PB_BOND]
+    if len(bonded) < 2:
+        return "terminal"
+    n = np.asarray(atoms.info["interface"]["stacking_normal"], float)
+    bridge = bonded[0] - bonded[1]
+    return "apical" if abs(bridge @ n) / np.linalg.norm(bridge) > 0.7 else "equatorial"
 
 
 def rp_interface_pb(radius: float = 3.6, contact: float = 3.1, supercell=(2, 2), **interface) -> Atoms:

@@ -37,11 +37,13 @@ def vacancy_charge(element: str) -> int:
 
 
 def dft_pair(sites: list[dict]) -> tuple[dict, dict] | None:
-    """(the site nearest a boundary plane, the reference site) of one element, or None when the
-    model has a single distinct site of it. Ties in distance go to the perovskite side."""
-    from pvatoms.analysis.segregation import reference_site
-    ref = reference_site(sites)
+    """(the site nearest a boundary plane, the reference site of its class) of one element, or None
+    when they are the same site. Ties in distance go to the perovskite side."""
+    from pvatoms.analysis.segregation import REFERENCE_CLASS, reference_site
     near = min(sites, key=lambda s: (abs(s["distance"]), -s["distance"], s["index"]))
+    cls = near.get("class") or near["element"]
+    ref_cls = REFERENCE_CLASS.get(cls, cls)
+    ref = reference_site([s for s in sites if (s.get("class") or s["element"]) == ref_cls] or sites)
     return None if near["index"] == ref["index"] else (near, ref)
 
 
