@@ -19,6 +19,12 @@ several engineers can keep working in it. Only in-process tests can see a mutant
 the ``pvatoms`` command in a subprocess import the installed package, so the targets below
 select in-process tests, fast ones (``-m "not slow"``). Time: a few minutes per module on two
 cores; ``--max-children`` sets the parallel workers (default 2).
+
+On a loaded machine a module can take an hour (thousands of mutants, a few seconds each):
+``--sample N`` scores N mutants drawn at random per module (``--seed``), reported with the
+binomial standard error of the score; ``--rescore OLD.json`` runs only the survivors (and the
+mutants no test executed) of an earlier run again, after tests were added, keeping its kills.
+Scores are also written after every module, so an interrupted run keeps what it finished.
 """
 
 from __future__ import annotations
@@ -71,6 +77,8 @@ TARGETS = {
                            env={"PVATOMS_TEST_NEB_CACHE": "{workdir}/neb-cache"}),
     "analysis.localization": Target("pvatoms/analysis/localization.py", [T + "test_analysis_localization.py"],
                                     deselect=[T + "test_analysis_localization.py::test_real_gpaw_band_edges_of_cubic_cspbbr3"]),
+    # band alignment at an interface: macroscopic averages, plateaus, offsets and the verdict
+    "analysis.alignment": Target("pvatoms/analysis/alignment.py", [T + "test_alignment.py"]),
     "calc.vasp_parse": Target("pvatoms/calc/vasp_parse.py",
                               [T + "test_vasp.py", T + "test_jobs_vasp.py", T + "test_analysis_defects_independent.py"]),
     "calc.gpaw_calc.band_edges": Target("pvatoms/calc/gpaw_calc.py", [T + "test_gpaw.py"], functions=("band_edges",)),
@@ -134,6 +142,22 @@ def prepare(workdir: Path, target: Target, tests_dir: Path, pytest_args: list[st
     return tests
 
 
+def mutant_names(workdir: Path, target: Target, env: dict) -> list[str]:
+    """Every mutant mutmut makes of the target (its selected functions only), by mutmut's own
+    naming, computed in the prepared copy (whose pyproject holds the configuration)."""
+    code = ("import json, sys\n"
+            "from mutmut.mutation.file_mutation import mutate_file_contents\n"
+            f"f = mutate_file_contents({target.path!r}, open({target.path!r}).read())\n"
+            "print(json.dumps(list(f.mutant_names)))\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=workdir, env=env, capture_output=True, text=True, check=True)
+    module = target.path[:-3].replace("/", ".")
+    names = [f"{module}.{n}" for n in json.loads(out.stdout)]
+    if target.functions:
+        prefixes = tuple(g[:-1] for g in target.mutant_globs())
+        names = [n for n in names if n.startswith(prefixes)]
+    return names
+
+
 def results(workdir: Path, env: dict) -> dict[str, str]:
     """{mutant name: status} from ``mutmut results --all true``."""
     out = subprocess.run([sys.executable, "-m", "mutmut", "results", "--all", "true"], cwd=workdir,
@@ -169,7 +193,19 @@ def run_target(key: str, target: Target, args) -> dict:
     env.setdefault("OMP_NUM_THREADS", "1")
     env.update({k: v.replace("{workdir}", str(workdir)) for k, v in target.env.items()})
     cmd = [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children)]
-    cmd += target.mutant_globs()
+    previous = (args.previous or {}).get(key)
+    if previous is not None:            # --rescore: only the previous run's survivors are run again
+        again = previous["survivors"] + previous.get("no_tests", [])
+        if not again:
+            return dict(previous, rescored={"previous_score": previous["score"], "now_killed": []})
+        cmd += again
+    elif args.sample:
+        import random
+        every = mutant_names(workdir, target, env)
+        chosen = sorted(random.Random(args.seed).sample(every, min(args.sample, len(every))))
+        cmd += chosen
+    else:
+        cmd += target.mutant_globs()
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True,
                           timeout=args.timeout or None)
@@ -179,10 +215,30 @@ def run_target(key: str, target: Target, args) -> dict:
     if target.functions:
         prefixes = tuple(g[:-1] for g in target.mutant_globs())
         statuses = {k: v for k, v in statuses.items() if k.startswith(prefixes)}
+    if args.sample and previous is None:
+        statuses = {k: statuses.get(k, "not checked") for k in chosen}
+    if previous is not None:
+        # every mutant the previous run caught stays caught (tests were only added); its
+        # survivors (and the mutants no test executed) take their new status
+        rerun = {k: statuses.get(k, "not checked") for k in again}
+        statuses = {f"previous-{i}": "killed" for i in range(previous["counts"].get("killed", 0)
+                                                               + previous["counts"].get("timeout", 0))}
+        statuses.update(rerun)
     out = {"module": key, "path": target.path, "functions": list(target.functions), "tests": tests,
            "tests_dir": str(tests_dir), "wall_time": round(wall, 1), "returncode": proc.returncode,
            "workdir": str(workdir), **score(statuses)}
+    if args.sample and previous is None:
+        out["sampled"] = {"mutants": len(chosen), "of": len(every), "seed": args.seed}
+    if previous is not None and "sampled" in previous:
+        out["sampled"] = previous["sampled"]
+    if out.get("sampled") and out["score"] is not None:
+        tested = sum(1 for v in statuses.values() if v in ("killed", "timeout", "survived", "suspicious"))
+        out["score_stderr"] = (out["score"] * (1 - out["score"]) / max(tested, 1)) ** 0.5
+    if previous is not None:
+        out["rescored"] = {"previous_score": previous["score"], "previous_wall_time": previous["wall_time"],
+                           "now_killed": sorted(k for k, v in rerun.items() if v in ("killed", "timeout"))}
     out["survivors"] = sorted(k for k, v in statuses.items() if v in ("survived", "suspicious"))
+    out["no_tests"] = sorted(k for k, v in statuses.items() if v == "no tests")
     if args.show_survivors:
         out["survivor_diffs"] = {k: show(workdir, env, k) for k in out["survivors"]}
     if proc.returncode != 0 and not statuses:
@@ -205,13 +261,23 @@ def main(argv=None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep mutmut's mutants/ folder for `mutmut browse`")
     ap.add_argument("--show-survivors", action="store_true", help="print the diff of every surviving mutant")
     ap.add_argument("--json", default=None, help="write the results to this JSON file")
+    ap.add_argument("--sample", type=int, default=0, metavar="N",
+                    help="score N mutants drawn at random (per module) instead of all of them: an estimate "
+                         "with its binomial standard error, for slow machines")
+    ap.add_argument("--seed", type=int, default=0, help="random seed of --sample (default 0)")
+    ap.add_argument("--rescore", default=None, metavar="JSON",
+                    help="a previous --json output: run only its survivors again (after tests were added) "
+                         "and score the module with the previous kills kept")
     args = ap.parse_args(argv)
+    args.previous = None
+    if args.rescore:
+        args.previous = {r["module"]: r for r in json.loads(Path(args.rescore).read_text())}
     if args.list:
         for key, t in TARGETS.items():
             only = f" ({', '.join(t.functions)})" if t.functions else ""
             print(f"{key:34s} {t.path}{only}\n{'':34s} tests: {', '.join(t.tests)}")
         return 0
-    keys = args.modules or list(TARGETS)
+    keys = args.modules or (list(args.previous) if args.previous else list(TARGETS))
     unknown = [k for k in keys if k not in TARGETS]
     if unknown:
         ap.error(f"unknown module(s) {', '.join(unknown)}; valid: {', '.join(TARGETS)}")
@@ -221,6 +287,8 @@ def main(argv=None) -> int:
         report.append(res)
         c = res["counts"]
         sc = "n/a" if res["score"] is None else f"{100 * res['score']:.1f} %"
+        if res.get("sampled"):
+            sc += f" ± {100 * res.get('score_stderr', 0):.1f} (sample of {res['sampled']['mutants']}/{res['sampled']['of']})"
         print(f"{key:34s} score {sc:>8s}  killed {c.get('killed', 0)}  survived {c.get('survived', 0)}  "
               f"timeout {c.get('timeout', 0)}  no tests {c.get('no tests', 0)}  of {res['total']}  "
               f"({res['wall_time']:.0f} s)", flush=True)
@@ -230,8 +298,8 @@ def main(argv=None) -> int:
             print(f"  survived: {name}")
             if args.show_survivors:
                 print("    " + res["survivor_diffs"][name].replace("\n", "\n    "))
-    if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=1))
+        if args.json:                       # after every module: a long run cut short keeps its scores
+            Path(args.json).write_text(json.dumps(report, indent=1))
     return 0
 
 

@@ -335,3 +335,273 @@ def test_boundary_case_analysis_on_gpaw_results(cubic_gpaw, tmp_path):
     row = doc["rows"][0]
     assert {"VBO (eV)", "CBO (eV)", "f_CBM(rp)", "PDOS VBO (eV)", "DOS sum rule"} <= set(row)
     assert doc["edges"] == "PBE+SOC"
+
+
+# ---------------------------------------------------------------- geometry of regions, by hand
+
+def test_arc_extent_heights_and_layer_period_by_hand():
+    from pvatoms.analysis.alignment import arc, extent, heights
+    # heights 1, 2, 9 on a period of 10: the largest gap (2 -> 9, 7 Å) is outside, the arc runs 9 -> 12
+    assert arc([1.0, 2.0, 9.0], 10.0) == {"start": 9.0, "end": 12.0, "span": 3.0, "centre": 0.5}
+    assert arc([12.5], 10.0) == {"start": 2.5, "end": 2.5, "span": 0.0, "centre": 2.5}
+    assert arc([3.0, 1.0], 10.0) == {"start": 1.0, "end": 3.0, "span": 2.0, "centre": 2.0}
+    with pytest.raises(InputError, match="no atoms in the region"):
+        arc([], 10.0)
+    # others at 4 and 5: 4 Å below the start (9 - 5), 2 Å above the end (14 - 12): widened by half
+    e = extent([1.0, 2.0, 9.0], [5.0, 4.0], 10.0)
+    assert (e["extent_start"], e["extent_end"]) == (7.0, 13.0)
+    alone = extent([1.0, 2.0], [], 10.0)
+    assert (alone["extent_start"], alone["extent_end"]) == (1.0, 11.0)
+    # heights along the third vector, wrapped into [0, period), in a cell tilted in-plane
+    atoms = Atoms("Pb3", positions=[[0, 0, 12.0], [1, 1, -1.0], [2.0, 0.5, 3.0]],
+                  cell=[[4, 0, 0], [1, 4, 0], [0, 0, 10]], pbc=True)
+    assert heights(atoms, {"axis": 2, "period": 10.0}) == pytest.approx([2.0, 9.0, 3.0], abs=1e-12)
+    # Pb planes at 0 / 0.3 (one plane within PLANE_TOL = 0.5 Å, at its mean 0.15), 5.15, 10.15
+    z = [0.0, 0.3, 5.15, 10.15, 20.0]
+    atoms = Atoms("Pb4Br", positions=[[0, 0, h] for h in z], cell=[6, 6, 30], pbc=True)
+    atoms.arrays["region"] = np.array(["rp"] * 4 + ["perovskite"], dtype="<U16")
+    geo = {"axis": 2, "period": 30.0}
+    assert layer_period(atoms, geo, "rp") == pytest.approx(5.0, abs=1e-12)
+    assert layer_period(atoms, geo, "rp", layers=2) == pytest.approx(10.0, abs=1e-12)
+    assert layer_period(atoms, geo, "rp", layers=3) is None                 # 3 planes: one 3-layer period needs 4
+    assert layer_period(atoms, geo, "perovskite") is None                  # no Pb there
+    assert layer_period(atoms, geo, "perovskite", element="Br") is None    # one Br plane only
+    atoms.positions[1, 2] = 0.6                                            # 0.6 Å apart: two planes
+    assert layer_period(atoms, geo, "rp") == pytest.approx((10.15 - 0.0) / 3, abs=1e-12)
+
+
+def test_read_window_of_a_ramp_and_of_a_thin_region():
+    """V = z on a 1 Å grid of 20 points: the window [extent + kernel, extent - kernel] averages
+    the grid heights inside it; the flatness is half the spread; a region thinner than two kernels
+    is read at its centre (± one grid step) with the spread of its whole extent."""
+    from pvatoms.analysis.alignment import read_window
+    z = np.arange(20.0)
+    span = {"extent_start": 2.0, "extent_end": 12.0}
+    r = read_window(z, z, span, 3.0, 20.0)                                  # window 5 .. 9
+    assert r["bulk_like"] and r["window"] == [5.0, 9.0] and r["points"] == 5
+    assert r["mean"] == 7.0 and r["flatness"] == 2.0 and r["centre"] == 7.0 and r["kernel_half_width"] == 3.0
+    thin = read_window(z, z, span, 5.0, 20.0)                               # 7 .. 7: no window
+    assert not thin["bulk_like"] and thin["window"] is None
+    assert thin["mean"] == 7.0 and thin["points"] == 3                      # 6, 7, 8
+    assert thin["flatness"] == 5.0                                          # 2 .. 12
+    # an arc across the cell edge (18 .. 24 = 18, 19, 0, 1, 2, 3, 4), window 19.5 .. 22.5
+    v = np.where(z < 10, z + 20.0, z)
+    wrap = read_window(z, v, {"extent_start": 18.0, "extent_end": 24.0}, 1.5, 20.0)
+    assert wrap["window"] == [19.5, 2.5] and wrap["points"] == 3           # 0, 1, 2 (heights 20, 21, 22)
+    assert wrap["mean"] == 21.0 and wrap["flatness"] == 1.0 and wrap["centre"] == 1.0
+    # a window narrower than a grid step falls back to the centre
+    narrow = read_window(z, z, {"extent_start": 2.0, "extent_end": 12.0}, 4.8, 20.0)   # 6.8 .. 7.2
+    assert narrow["bulk_like"] and narrow["points"] == 1 and narrow["mean"] == 7.0
+
+
+def test_averages_refuse_bad_grids_and_read_along_any_axis():
+    v = np.zeros((2, 3, 4))
+    v[1] = 1.0                                                             # varies along the first vector
+    z, avg, geo = planar_average(v, np.diag([5.0, 6.0, 8.0]), axis=0)
+    assert geo["axis"] == 0 and z.tolist() == [0.0, 2.5] and avg.tolist() == [0.0, 1.0]
+    z, avg, _ = planar_average(v, np.diag([5.0, 6.0, 8.0]))
+    assert z.tolist() == [0.0, 2.0, 4.0, 6.0] and avg.tolist() == [0.5] * 4
+    with pytest.raises(InputError, match=r"potential must be a 3D grid, got shape \(2, 3\)"):
+        planar_average(np.zeros((2, 3)), np.eye(3))
+    with pytest.raises(InputError, match="grid length must be positive"):
+        macroscopic_average(np.zeros(8), 0.0, [1.0])
+    with pytest.raises(InputError, match=r"averaging period must lie in \(0, 10.000\) Å"):
+        macroscopic_average(np.zeros(8), 10.0, [0.0])
+    with pytest.raises(InputError, match="averaging period"):
+        macroscopic_average(np.zeros(8), 10.0, [10.0])
+    # a box average of width p = L/2 of cos(2π·3z/L) is sinc(3/2) times it: 2/(3π) sin(3π/2) = -2/(3π)
+    n, L = 64, 12.0
+    zz = np.arange(n) / n * L
+    y = np.cos(2 * np.pi * 3 * zz / L)
+    assert np.allclose(macroscopic_average(y, L, 6.0), -2 / (3 * np.pi) * y, atol=1e-12)
+    assert np.allclose(macroscopic_average(y, L, [6.0, 4.0]), -2 / (3 * np.pi) * np.sinc(3 * 4 / L) * y, atol=1e-12)
+
+
+# ---------------------------------------------------------------- lineup, references, offsets, verdicts
+
+def test_potential_step_numbers_and_refusals():
+    """A potential that is a pure step (no oscillation): the double and own readings agree, the
+    uncertainty adds the stated extra term in quadrature."""
+    atoms, v = _layered(counts=(6, 4), amp=0.0, step=0.5)
+    step = potential_step(v, atoms.cell, atoms, extra_uncertainty=0.3)
+    f = [step["regions"][s]["flatness"] for s in ("rp", "perovskite")]
+    assert step["uncertainty"] == pytest.approx(np.sqrt(f[0] ** 2 + f[1] ** 2 + 0.09), abs=1e-12)
+    assert step["extra_uncertainty"] == 0.3 and step["sides"] == ["rp", "perovskite"] and step["average"] == "double"
+    # the tanh-smoothed step of _layered reaches 0.5 eV within a few meV inside the windows
+    assert step["step"] == pytest.approx(0.5, abs=5e-3) and step["other_step"] == pytest.approx(0.5, abs=5e-3)
+    reg = step["regions"]["rp"]
+    assert reg["mean"] == reg["double"]["mean"] and reg["kernel_half_width"] == pytest.approx((9.4 + 5.9) / 2)
+    assert reg["own"]["kernel_half_width"] == pytest.approx(9.4 / 2)
+    assert set(step["spans"]) == {"rp", "perovskite"} and reg["extent"] == step["spans"]["rp"]
+    own = potential_step(v, atoms.cell, atoms, average="own", sides=("perovskite", "rp"))
+    assert own["step"] == pytest.approx(-0.5, abs=5e-3) and own["regions"]["rp"]["mean"] == own["regions"]["rp"]["own"]["mean"]
+    given = potential_step(v, atoms.cell, atoms, periods={"rp": 9.0, "perovskite": 6.0})
+    assert given["periods"] == {"rp": 9.0, "perovskite": 6.0}
+    with pytest.raises(InputError, match=r"the rp side: fewer than 5 Pb planes carry its label; give periods=\{'rp': Å\}"):
+        potential_step(v, atoms.cell, atoms, layers={"rp": 4})             # 4 planes: no 4-layer period
+    with pytest.raises(InputError, match="extra_uncertainty must be >= 0 eV"):
+        potential_step(v, atoms.cell, atoms, extra_uncertainty=-0.1)
+    with pytest.raises(InputError, match="unknown average 'mean'"):
+        potential_step(v, atoms.cell, atoms, average="mean")
+    bare = atoms.copy()
+    del bare.arrays["region"]
+    with pytest.raises(InputError, match="no 'region' labels"):
+        potential_step(v, atoms.cell, bare)
+
+
+def test_bulk_reference_and_offsets_by_hand():
+    from pvatoms.analysis.alignment import band_offsets, bulk_reference
+    ref = bulk_reference(np.array([[[1.0, 3.0]]]), {"vbm": 4.0, "cbm": 5.5}, "PBE+SOC")
+    assert ref == {"vbm_minus_v": 2.0, "cbm_minus_v": 3.5, "gap": 1.5, "v_average": 2.0, "vbm": 4.0,
+                   "cbm": 5.5, "edges": "PBE+SOC"}
+    for bad in (None, {}, {"vbm": 1.0, "cbm": None}, {"vbm": None, "cbm": 2.0}):
+        with pytest.raises(InputError, match="has no band edges"):
+            bulk_reference(np.zeros((1, 1, 1)), bad)
+    step = {"sides": ["rp", "perovskite"], "regions": {"rp": {"mean": 0.5}, "perovskite": {"mean": -0.25}}}
+    bulks = {"rp": {"vbm_minus_v": 2.0, "cbm_minus_v": 4.0}, "perovskite": {"vbm_minus_v": 1.5, "cbm_minus_v": 3.25}}
+    off = band_offsets(step, bulks)
+    assert off["aligned"] == {"rp": {"vbm": 2.5, "cbm": 4.5, "v_region": 0.5},
+                              "perovskite": {"vbm": 1.25, "cbm": 3.0, "v_region": -0.25}}
+    assert off["vbo"] == 1.25 and off["cbo"] == 1.5
+    with pytest.raises(InputError, match="no bulk reference for the perovskite side"):
+        band_offsets(step, {"rp": bulks["rp"]})
+
+
+@pytest.mark.parametrize("a, closest, flips", [
+    ((-0.3, 2.5), "vbo", "type II"),      # VBO -0.3 crosses 0 first
+    ((0.2, 1.5), "vbo", "type II"),
+    ((0.4, 2.3), "cbo", "type I"),
+    ((-0.5, 1.6), "cbo", "type I"),
+    ((2.3, 4.0), "vbo", "type II"),       # VBO 2.3 -> just below gap_B = 2: A's VBM under B's CBM
+    ((-3.0, -0.2), "cbo", "type II"),     # CBO -2.2 -> just above -gap_B
+    ((-1.0, 0.1), "cbo", "type III"),     # CBO -1.9 -> just below -2: A's CBM under B's VBM
+    ((1.9, 3.0), "vbo", "type III"),
+])
+def test_where_each_verdict_flips(a, closest, flips):
+    v = classify(a[0], a[1], 0.0, 2.0)
+    assert v["closest"] == closest and v["flips_to"] == flips
+    assert v["vbo"] == pytest.approx(a[0]) and v["cbo"] == pytest.approx(a[1] - 2.0)
+    assert v["gap"] == {"rp": pytest.approx(a[1] - a[0]), "perovskite": 2.0}
+    assert v["margin"] == min(v["margin_vbo"], v["margin_cbo"])
+    assert v["margin_vbo"] == pytest.approx(min(abs(a[0]), abs(a[0] - 2.0)))
+    assert v["margin_cbo"] == pytest.approx(min(abs(a[1] - 2.0), abs(a[1] - 2.0 + 2.0)))
+
+
+def test_verdict_sentences_and_ties():
+    v = classify(0.4, 2.3, 0.0, 2.0, uncertainty=0.05)
+    assert v["statement"] == ("type II (staggered): electrons on the perovskite side, holes on the rp side "
+                              "(VBO(rp-perovskite) = +0.40 eV, CBO = +0.30 eV, margin 0.30 eV (CBO) against an "
+                              "uncertainty of 0.05 eV)")
+    v = classify(-0.3, 2.5, 0.0, 2.0, names=("A", "B"))
+    assert v["sides"] == ["A", "B"] and v["statement"].startswith(
+        "type I (straddling): electrons and holes both on the B side (VBO(A-B) = -0.30 eV, CBO = +0.50 eV, "
+        "margin 0.30 eV (VBO)")
+    v = classify(2.3, 4.0, 0.0, 2.0)
+    assert v["statement"].startswith("type III (broken gap): the rp VBM lies above the perovskite CBM (")
+    v = classify(0.03, 2.5, 0.0, 2.0, uncertainty=0.05)
+    assert v["statement"].startswith("cannot tell: type I or type II (VBO(rp-perovskite) = +0.03 eV")
+    assert v["statement"].endswith("; the best estimate is type II")
+    tie = classify(0.0, 2.0, 0.0, 2.0)                                     # identical edges
+    assert tie["holes_on"] == tie["electrons_on"] == "both" and tie["verdict"] == "cannot tell"
+    assert classify(0.0, 2.5, 0.0, 2.0)["holes_on"] == "both"
+    assert classify(-0.5, 2.0, 0.0, 2.0)["electrons_on"] == "both"
+    for bad in ((float("nan"), 2.0, 0.0, 2.0), (0.0, float("inf"), 0.0, 2.0)):
+        with pytest.raises(InputError, match="band edges must be finite numbers"):
+            classify(*bad)
+    with pytest.raises(InputError, match="each side needs a gap"):
+        classify(0.0, 2.0, 1.0, 1.0)
+    with pytest.raises(InputError, match="uncertainty must be >= 0 eV"):
+        classify(0.0, 2.5, 0.0, 2.0, uncertainty=float("nan"))
+
+
+def test_analysis_notes_and_refusals_from_documents(tmp_path):
+    """Thin sides, a settings mismatch, an extra uncertainty with its source and SOC edges are said
+    in the notes; results without a potential, a completed status or a structure are refused."""
+    atoms, v = _layered(counts=(2, 1))
+    bulk = Atoms("Pb", cell=[6, 6, 6], pbc=True)
+    flat = np.full((4, 4, 4), -1.0)
+    i = _result(tmp_path / "i", atoms, v, 0.0, 1.0)
+    pv = _result(tmp_path / "pv", bulk, flat, vbm=1.0, cbm=3.0)
+    rp = _result(tmp_path / "rp", bulk, flat, vbm=1.2, cbm=4.4, xc="LDA")
+    doc = analyse_alignment(i, pv, rp, periods={"rp": 9.4}, extra_uncertainty=0.1, extra_source="k-points")
+    notes = " | ".join(doc["notes"])
+    assert "the rp side is thinner than the averaging kernel (±7.7 Å)" in notes
+    assert "the perovskite side is thinner" in notes
+    assert "interface and bulk calculations differ in xc: offsets are not consistent" in notes
+    assert "extra uncertainty 0.100 eV: k-points" in notes
+    flat_rp, flat_pv = (doc["step"]["regions"][s]["flatness"] for s in ("rp", "perovskite"))
+    assert doc["uncertainty"] == pytest.approx(np.sqrt(flat_rp ** 2 + flat_pv ** 2 + 0.1 ** 2), abs=1e-12)
+    assert doc["verdict"]["uncertainty"] == doc["uncertainty"]
+    assert doc["bulk"]["rp"]["vbm_minus_v"] == pytest.approx(2.2) and doc["bulk"]["perovskite"]["cbm_minus_v"] == pytest.approx(4.0)
+    assert doc["edges"] == "LDA" and doc["files"] == {}                    # the edges named after the rp bulk's level and doc["label"] == "alignment"
+    assert doc["statement"].startswith("i: ") and doc["interface"] == "i" and doc["bulks"] == {"perovskite": "pv", "rp": "rp"}
+    # spin-orbit edges of the bulks when asked
+    from pvatoms.schema import load, save
+    for folder, edges in ((tmp_path / "pv", {"vbm": 1.5, "cbm": 2.5}), (tmp_path / "rp", {"vbm": 1.0, "cbm": 4.0})):
+        d = load(folder)
+        d["data"]["band_edges_soc"] = edges
+        save(d, folder)
+    soc = analyse_alignment(i, pv, rp, periods={"rp": 9.4}, soc=True)
+    assert soc["edges"] == "LDA+SOC" and soc["bulk"]["perovskite"]["vbm_minus_v"] == pytest.approx(2.5)
+    assert soc["bulk"]["perovskite"]["edges"] == "PBE+SOC"
+    assert soc["potential_step"] == pytest.approx(doc["potential_step"], abs=1e-12)
+    # refusals
+    d = load(tmp_path / "pv")
+    d["files"].pop("potential")
+    save(d, tmp_path / "nopot")
+    with pytest.raises(InputError, match="nopot: the result saved no electrostatic potential"):
+        analyse_alignment(i, tmp_path / "nopot", rp, periods={"rp": 9.4})
+    d["files"]["potential"] = "gone.npz"
+    save(d, tmp_path / "gone")
+    with pytest.raises(InputError, match="potential file .*gone.npz is missing"):
+        analyse_alignment(i, tmp_path / "gone", rp, periods={"rp": 9.4})
+    d = load(tmp_path / "pv")
+    d.update(status="failed", reason="SCF did not converge")
+    save(d, tmp_path / "failed")
+    with pytest.raises(InputError, match=r"failed: the calculation did not complete \(SCF did not converge\)"):
+        analyse_alignment(i, tmp_path / "failed", rp)
+    d = load(tmp_path / "i")
+    d["structure"] = None
+    save(d, tmp_path / "nostruct")
+    with pytest.raises(InputError, match="nostruct: the interface result has no structure"):
+        analyse_alignment(tmp_path / "nostruct", pv, rp)
+    from pvatoms.io import write_potential
+    write_potential(tmp_path / "i" / "potential.npz", v, np.asarray(atoms.cell) * 1.01)
+    with pytest.raises(InputError, match="the potential's cell differs from the structure's"):
+        analyse_alignment(i, pv, rp, periods={"rp": 9.4})
+
+
+def test_stacking_along_the_first_vector_follows_the_recorded_normal():
+    """The same layered cell with its stacking axis moved to the first cell vector and the normal
+    recorded in ``info``: the same lineup; ties of the two margins name the VBO; the default
+    source of bulk edges is PBE."""
+    from pvatoms.analysis.alignment import bulk_reference
+    atoms, v = _layered(counts=(6, 4))
+    ref = potential_step(v, atoms.cell, atoms)
+    c = np.asarray(atoms.cell)
+    rolled = Atoms(atoms.get_chemical_symbols(), positions=atoms.positions[:, [2, 0, 1]],
+                   cell=np.diag([c[2, 2], c[0, 0], c[1, 1]]), pbc=True)
+    rolled.arrays["region"] = atoms.arrays["region"].copy()
+    rolled.info["stacking_normal"] = [1.0, 0.0, 0.0]
+    step = potential_step(np.moveaxis(v, 2, 0), rolled.cell, rolled)
+    assert step["geometry"]["axis"] == 0
+    assert step["step"] == pytest.approx(ref["step"], abs=1e-12)
+    tie = classify(0.25, 2.25, 0.0, 2.0)                                  # VBO 0.25, CBO 0.25 (exact)
+    assert tie["margin_vbo"] == tie["margin_cbo"] == 0.25 and tie["closest"] == "vbo"
+    assert bulk_reference(np.zeros((1, 1, 1)), {"vbm": 0.0, "cbm": 1.0})["edges"] == "PBE"
+
+
+def test_a_cutoff_mismatch_is_said(tmp_path):
+    from pvatoms.schema import load, save
+    atoms, v = _layered(counts=(6, 4))
+    bulk = Atoms("Pb", cell=[6, 6, 6], pbc=True)
+    flat = np.full((4, 4, 4), -1.0)
+    i = _result(tmp_path / "i", atoms, v, 0.0, 1.0)
+    pv = _result(tmp_path / "pv", bulk, flat, vbm=1.0, cbm=3.0)
+    rp = _result(tmp_path / "rp", bulk, flat, vbm=1.2, cbm=4.4)
+    assert not any("differ in" in n for n in analyse_alignment(i, pv, rp)["notes"])
+    d = load(rp)
+    d["backend"]["settings"]["ecut"] = 400
+    save(d, rp)
+    notes = analyse_alignment(i, pv, rp)["notes"]
+    assert "interface and bulk calculations differ in ecut: offsets are not consistent" in notes

@@ -141,6 +141,10 @@ def _labelled(docs, what: str) -> list[tuple[str, dict]]:
     for i, d in enumerate(docs):
         label = (d.get("_label") if isinstance(d, dict) else None) or f"{what} {i}"
         out.append((label, d))
+    for label, d in out:
+        if not isinstance(d, dict):
+            raise InputError(f"{label}: a result document is a mapping (read it with pvatoms.schema.read_result), "
+                             f"got {type(d).__name__}")
     return out
 
 

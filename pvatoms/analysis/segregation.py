@@ -178,7 +178,8 @@ def plot_profile(rows: list[dict], stem, title: str = "", boundary_width: float 
     ax.set_xlabel("distance from the boundary (Å)   RP  ←  |  →  perovskite")
     ax.set_ylabel("E$_{seg}$ (eV)")
     if title:
-        ax.set_title(title, fontsize=9)
+        import textwrap
+        ax.set_title("\n".join(textwrap.wrap(title, 60)), fontsize=8)
     ax.legend(fontsize=8, frameon=False)
     fig.tight_layout()
     paths = save_figure(fig, Path(stem))

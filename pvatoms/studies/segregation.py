@@ -130,9 +130,18 @@ def segregation_analysis(roles: dict, folder: Path, sites=None, charged=None, to
     dft_entries, dft_skipped = _entries(roles.get("charged", []), info)
     dft_rows = []
     for el, q in sorted({(e["element"], e["charge"]) for e in dft_entries}):
-        pair = [dict(e, label=e["site"]) for e in dft_entries if (e["element"], e["charge"]) == (el, q)]
-        if len(pair) == 2:
-            dft_rows += [r for r in S.segregation_rows(pair, charge=q) if r["site"] != r["reference"]]
+        # the pair was chosen at plan time (boundary site, the reference of its class): its
+        # difference is taken as is, whatever the classes
+        pair = {e["role"]: dict(e, label=e["site"], **{"class": e["element"]}) for e in dft_entries
+                if (e["element"], e["charge"]) == (el, q)}
+        if set(pair) == {"boundary", "reference"}:
+            rows_q = S.segregation_rows([pair["boundary"], pair["reference"]], charge=q)
+            for r in rows_q:
+                if r["site"] == pair["boundary"]["label"]:
+                    r["class"] = sites[r["site"]].get("class", el)
+                    r["reference"] = pair["reference"]["label"]
+                    r["E_seg (eV)"] = float(pair["boundary"]["energy"]) - float(pair["reference"]["energy"])
+                    dft_rows.append(r)
     mlip = {r["site"]: r["E_seg (eV)"] for r in rows}
     for r in dft_rows:
         r["E_seg MLIP q=0 (eV)"] = mlip.get(r["site"])

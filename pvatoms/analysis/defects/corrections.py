@@ -140,9 +140,10 @@ def kumagai_correction(defect_doc: dict, bulk_doc: dict, dielectric, charge: int
     eps = np.diag([float(eps)] * 3) if eps.ndim == 0 else (np.diag(eps) if eps.ndim == 1 else eps)
     folders = []
     for d, w in ((defect_doc, what), (bulk_doc, "bulk")):
-        if document_file(d, "OUTCAR", w) is None:
+        outcar = document_file(d, "OUTCAR", w)
+        if outcar is None:
             raise InputError(f"{w}: the Kumagai correction needs the VASP OUTCAR (site potentials)")
-        folders.append(Path(d["_folder"]))
+        folders.append(Path(outcar).parent)            # the run folder holds OUTCAR (and vasprun.xml)
     res = _kumagai.get_efnv_correction(q, _kumagai.get_structure_with_pot(folders[0]),
                                        _kumagai.get_structure_with_pot(folders[1]), eps.tolist())
     return {"method": "kumagai", "correction": float(res.correction_energy), "charge": q,

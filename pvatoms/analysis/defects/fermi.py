@@ -51,7 +51,10 @@ def concentrations(thermo, limit: str, fermi_level: float, temperature: float,
     for e in thermo.entries:
         dh = thermo.intercept(e, limit) + e.charge * fermi_level
         g = spin_degeneracy(e)
-        c = g * site_count(thermo, e, site_counts) / volume_cm3 * math.exp(min(-dh / (KB * temperature), 700.0))
+        # in log space, so that a very negative formation energy gives a huge but finite number
+        # (exp(700) alone times ~1e22 sites per cm^3 would overflow to inf)
+        prefactor = g * site_count(thermo, e, site_counts) / volume_cm3
+        c = math.exp(min(math.log(prefactor) - dh / (KB * temperature), 700.0)) if prefactor > 0 else 0.0
         out.append({"defect": e.name, "charge": e.charge, "formation_energy": dh, "degeneracy": g,
                     "sites": site_count(thermo, e, site_counts), "concentration": c})
     return out
