@@ -191,7 +191,7 @@ def rp_interface_pb(radius: float = 3.6, contact: float = 3.1, supercell=(2, 2),
     approach, the host atoms removed by element)."""
     from scipy.spatial import cKDTree
 
-    from pvatoms.build.nanocrystal import PB_FCC_A
+    from pvatoms.build.nanocrystal import PB_FCC_A, fcc_sphere
     if not 2.0 <= radius <= 12.0:
         raise InputError(f"Pb cluster radius is in Å, 2-12 (3.6: 13 atoms), got {radius!r}")
     if not 2.5 <= contact <= 4.5:
@@ -203,11 +203,7 @@ def rp_interface_pb(radius: float = 3.6, contact: float = 3.1, supercell=(2, 2),
     # the in-plane centre of the cell on the first boundary plane
     centre = cell.sum(axis=0) / 2
     centre = centre + (info["boundary_planes"][0] - centre @ n) * n
-    g = np.arange(-(int(radius / PB_FCC_A) + 2), int(radius / PB_FCC_A) + 3)
-    lattice = np.array(np.meshgrid(g, g, g, indexing="ij")).reshape(3, -1).T
-    basis = np.array([[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
-    pts = (lattice[:, None, :] + basis[None]).reshape(-1, 3) * PB_FCC_A
-    pts = pts[np.linalg.norm(pts, axis=1) <= radius + 1e-9]
+    pts = fcc_sphere(radius)
     cluster = pts + centre
     # host atoms near the cluster, through the periodic images
     frac = np.linalg.solve(cell.T, (host.positions - centre).T).T
@@ -243,7 +239,7 @@ def rp_interface_pb(radius: float = 3.6, contact: float = 3.1, supercell=(2, 2),
     out = out + cl
     out.info = dict(host.info)
     out.wrap()
-    closest = float(cKDTree(cl.positions).query(out.positions[:len(keep)])[0].min()) if len(keep) else None
+    closest = float(d[keep].min()) if len(keep) else None      # host-cluster, nearest images
     removed = {el: int(sum(1 for i in gone if sym[i] == el)) for el in ("Cs", "Pb", "Br")}
     out.info["pb_cluster"] = {"atoms": len(cl), "radius": radius, "lattice": PB_FCC_A, "contact": contact,
                               "centre": centre.tolist(), "closest_host_distance": closest,

@@ -304,6 +304,17 @@ def _balance(atoms: Atoms, q: int, seed: int):
                  "layer": int(outer)}
 
 
+def fcc_sphere(radius: float, a: float = PB_FCC_A) -> np.ndarray:
+    """Positions (Å) of the fcc lattice sites (lattice constant ``a``, a site at the origin, cube
+    axes along x, y, z) within ``radius`` Å of the origin."""
+    n = int(np.ceil(radius / a)) + 1
+    g = np.arange(-n, n + 1)
+    cells = np.array(np.meshgrid(g, g, g, indexing="ij")).reshape(3, -1).T
+    basis = np.array([[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
+    f = (cells[:, None, :] + basis[None]).reshape(-1, 3) * a
+    return f[np.linalg.norm(f, axis=1) <= radius + 1e-9]
+
+
 def _attach_cluster(atoms: Atoms, radius_nm: float, unit: dict, N: int, a_pc: float, rp):
     R = radius_nm * 10.0
     if R < PB_FCC_A * 0.75:
@@ -327,14 +338,7 @@ def _attach_cluster(atoms: Atoms, radius_nm: float, unit: dict, N: int, a_pc: fl
     else:
         z_rp = float((u3.max() + u3.min()) / 2)
     c3 = float(np.clip(z_rp, u3.min() + R, u3.max() - R))
-    # fcc sphere, cube axes along (e1, e2, e3)
-    n = int(np.ceil(R / PB_FCC_A)) + 1
-    g = np.arange(-n, n + 1)
-    cells = np.array(np.meshgrid(g, g, g, indexing="ij")).reshape(3, -1).T
-    basis = np.array([[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
-    f = (cells[:, None, :] + basis[None]).reshape(-1, 3) * PB_FCC_A
-    f = f[np.linalg.norm(f, axis=1) <= R + 1e-9]
-    local = f @ np.array([e1, e2, e3])
+    local = fcc_sphere(R) @ np.array([e1, e2, e3])          # cube axes along (e1, e2, e3)
     tree = cKDTree(pos)
     top = float((pos @ e1).max())
     base = c2 * e2 + c3 * e3
