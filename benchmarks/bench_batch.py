@@ -5,6 +5,9 @@
    (159 atoms): ratio sequential / batched.
 2. Relaxations: pvatoms.jobs.relax_batch against pvatoms.jobs.relax (FIRE, the same path), one
    result folder per structure either way: ratio sequential / batched.
+2b. NEB: a climbing-image band (V_Br hop between inequivalent sites of 20-atom Pnma, 5 images) with
+   the images of each band step in one batched call against one calculator per image, same number
+   of FIRE steps: ratio separate / batched.
 3. Domain decomposition (pvatoms.calc.domains): measured time of the decomposed forces against one
    call at a few sizes (SevenNet-0), and, for larger nanocrystals, the plan only: domains, atoms
    evaluated (ghosts included) per atom, and the largest domain's memory estimate against the
@@ -83,6 +86,29 @@ def relaxations(model, cells, fmax=0.05, steps=200):
              len(cells), t_seq, t_bat, engine.calls - calls0)]
 
 
+def nebs(model, steps=40, n_images=5):
+    import numpy as np
+
+    from pvatoms.build import cspbbr3
+    from pvatoms.build.common import symmetry_dataset
+    from pvatoms.calc.batched import BatchedMLIP
+    from pvatoms.jobs import nearest_vacancy_hops, neb, vacancy_hop
+    perfect = cspbbr3("pnma", "pbe")
+    wyckoff, sym = symmetry_dataset(perfect).wyckoffs, perfect.get_chemical_symbols()
+    br = next(i for i, s in enumerate(sym) if s == "Br" and wyckoff[i] == "d")
+    to = next(j for j, _ in nearest_vacancy_hops(perfect, br) if wyckoff[j] == "c")
+    a, b = vacancy_hop(perfect, br, to)
+    backend = BatchedMLIP(model, progress=False).backend          # loads the model before the clocks
+    with tempfile.TemporaryDirectory() as tmp:
+        run = {mode: timed(lambda mode=mode: neb(a, b, Path(tmp) / mode, backend=backend, n_images=n_images,
+                                                 steps=steps, fmax=1e-4, relax_endpoints=False, evaluation=mode))
+               for mode in ("separate", "batched")}
+    (t_seq, seq), (t_bat, bat) = run["separate"], run["batched"]
+    de = np.abs(np.subtract(seq["data"]["energies"], bat["data"]["energies"])).max() * 1e3
+    return [(model, f"NEB {n_images} images x {steps} FIRE steps, 19 atoms (|dE| <= {de:.3f} meV per image)",
+             n_images, t_seq, t_bat, bat["data"]["image_evaluation"]["model_calls"])]
+
+
 def domains_measured(sizes):
     import numpy as np
 
@@ -149,6 +175,7 @@ def main():
             sets.append(("2x2x2 vacancy cells, 159 atoms", vacancy_cells()))
         rows += statics(model, sets)
         rows += relaxations(model, small_cells(args.relax, amplitude=0.08))
+        rows += nebs(model)
     print("\n1-2. batched against one by one (same run)")
     print(f"{'model':9s} {'what':78s} {'N':>3s} {'one by one s':>12s} {'batched s':>10s} {'ratio':>6s} {'calls':>6s}")
     for model, what, n, t_seq, t_bat, calls in rows:

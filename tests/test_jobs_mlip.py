@@ -103,13 +103,7 @@ def test_neb_restart_continues_from_saved_band(tmp_path, pnma, chgnet_direct):
     the spglib Wyckoff letters): the relaxed endpoints differ in energy, so forward and backward
     barriers differ. Every barrier is checked against energies computed here by CHGNet called
     directly on the structures the document stores."""
-    from pvatoms.build.common import symmetry_dataset
-    perfect = pnma.copy()                      # 20-atom cell: a quick V_Br hop for the mechanics
-    wyckoff = symmetry_dataset(perfect).wyckoffs
-    sym = perfect.get_chemical_symbols()
-    br = next(i for i, s in enumerate(sym) if s == "Br" and wyckoff[i] == "d")
-    to = next(j for j, _ in nearest_vacancy_hops(perfect, br) if wyckoff[j] == "c")
-    a, b = vacancy_hop(perfect, br, to)
+    a, b = _inequivalent_hop(pnma.copy())      # 20-atom cell: a quick V_Br hop for the mechanics
     first = neb(a, b, tmp_path / "neb", backend="chgnet", n_images=3, steps=3, fmax=0.05)
     assert first["status"] == "failed" and "rerun continues" in first["reason"]
     second = neb(a, b, tmp_path / "neb", backend="chgnet", n_images=3, steps=400, fmax=0.05)
@@ -127,6 +121,53 @@ def test_neb_restart_continues_from_saved_band(tmp_path, pnma, chgnet_direct):
     assert d["reaction_energy"] == pytest.approx(e[-1] - e[0], abs=2 * E_TOL)
     assert abs(e[-1] - e[0]) > 10 * E_TOL       # inequivalent endpoints: the direction matters
     assert d["barrier_forward"] > 0.01
+
+
+def _inequivalent_hop(perfect):
+    """A V_Br hop between inequivalent sites (Br 8d -> Br 4c): endpoints of different energy."""
+    from pvatoms.build.common import symmetry_dataset
+    wyckoff = symmetry_dataset(perfect).wyckoffs
+    sym = perfect.get_chemical_symbols()
+    br = next(i for i, s in enumerate(sym) if s == "Br" and wyckoff[i] == "d")
+    to = next(j for j, _ in nearest_vacancy_hops(perfect, br) if wyckoff[j] == "c")
+    return vacancy_hop(perfect, br, to)
+
+
+def test_batched_neb_images_follow_the_band_of_one_calculator_per_image(tmp_path, pnma, chgnet_direct):
+    """The same 12 FIRE steps of a 3-image band, once with one CHGNet calculator per image and once
+    with the images of each step in one batched call: same band, same energies (CHGNet called
+    directly on the stored images), and one model call per band step instead of one per image."""
+    a, b = _inequivalent_hop(pnma)
+    docs = {mode: neb(a, b, tmp_path / mode, backend="chgnet", n_images=3, steps=12, fmax=1e-4,
+                      relax_endpoints=False, evaluation=mode) for mode in ("separate", "batched")}
+    sep, bat = docs["separate"], docs["batched"]
+    assert sep["status"] == bat["status"] == "failed"              # 12 steps cannot reach 1e-4 eV/Å
+    assert sep["data"]["image_evaluation"] == {"mode": "separate", "model_calls": None}
+    assert bat["data"]["image_evaluation"]["mode"] == "batched"
+    steps = len((tmp_path / "batched" / "neb.log").read_text().splitlines()) - 1     # header + one per step
+    assert steps == 13 and bat["data"]["image_evaluation"]["model_calls"] == steps   # not 3 x 13
+    from pvatoms.schema import atoms_from_dict
+    e = np.array([chgnet_direct(atoms_from_dict(im["structure"]))[0] for im in bat["images"]])
+    assert bat["data"]["energies"] == pytest.approx(e, abs=E_TOL)
+    assert bat["data"]["energies"] == pytest.approx(sep["data"]["energies"], abs=1e-3)
+    for x, y in zip(sep["images"], bat["images"]):
+        assert np.abs(np.subtract(x["structure"]["positions"], y["structure"]["positions"])).max() < 1e-3
+    assert abs(e[-1] - e[0]) > 10 * E_TOL                          # the two ends differ
+
+
+def test_neb_evaluation_choices_are_checked(tmp_path, pnma):
+    from pvatoms.cli.run import add_job_arguments
+    from pvatoms.jobs.neb import EVALUATIONS
+    a, b = _inequivalent_hop(pnma)
+    with pytest.raises(InputError, match="auto, batched, separate; got 'bached'"):
+        neb(a, b, tmp_path / "x", backend="chgnet", evaluation="bached")
+    with pytest.raises(InputError, match="needs a SevenNet or CHGNet backend"):
+        neb(a, b, tmp_path / "x", backend="gpaw", evaluation="batched")
+    import argparse
+    p = argparse.ArgumentParser()
+    add_job_arguments(p, "neb")
+    choices = next(act.choices for act in p._actions if act.dest == "evaluation")
+    assert tuple(choices) == EVALUATIONS
 
 
 @pytest.mark.slow

@@ -38,6 +38,9 @@ def add_job_arguments(p, job: str) -> None:
         p.add_argument("--no-climb", action="store_true", help="plain NEB, no climbing image")
         p.add_argument("--no-relax-endpoints", action="store_true", help="use the endpoints as given")
         p.add_argument("--fmax", type=FORCE, default=0.05, help="force criterion, eV/Å (default 0.05)")
+        p.add_argument("--evaluation", choices=("auto", "batched", "separate"), default="auto",  # = jobs.neb.EVALUATIONS
+                       help="batched: the images of a band step in one model call (SevenNet, CHGNet); "
+                            "separate: one calculator per image; auto (default): batched where possible")
     else:
         p.add_argument("structure", help="structure file (.cif, .vasp/POSCAR, .extxyz)")
     if job == "relax":
@@ -91,7 +94,7 @@ def run_job(args) -> dict:
     if args.job == "neb":
         doc = jobs.neb(read_structure(args.initial), read_structure(args.final), args.output,
                        n_images=args.images, fmax=args.fmax, climb=not args.no_climb,
-                       relax_endpoints=not args.no_relax_endpoints, **steps, **common)
+                       relax_endpoints=not args.no_relax_endpoints, evaluation=args.evaluation, **steps, **common)
     else:
         atoms = read_structure(args.structure)
         if args.job == "relax":

@@ -13,7 +13,13 @@ minus the initial / final endpoint), ``energies`` (eV, per image, endpoints incl
 ``relative_energies`` (eV, to the initial endpoint), ``hop_distance`` (Å, straight-line
 displacement of the atom that moves most), ``moving_atom``, ``path_length`` (Å, along the band,
 reaction coordinate per image in ``reaction_coordinate``), ``forces_along_path`` (eV/Å, projected
-tangential forces, for a smooth fit), ``converged``, ``n_images``, ``climb``.
+tangential forces, for a smooth fit), ``converged``, ``n_images``, ``climb``, and
+``image_evaluation`` (how the images were computed: ``mode`` batched / separate, ``model_calls``).
+
+With a SevenNet or CHGNet backend the images of each band step are evaluated together, in one
+batched model call (:class:`pvatoms.calc.batched_images.ImageGroup`); ``evaluation="separate"`` gives
+one calculator per image. Both give the same numbers (same model, same arithmetic), so the mode is
+recorded in ``data`` and is not part of the job's settings.
 """
 
 from __future__ import annotations
@@ -37,6 +43,9 @@ from pvatoms.schema import atoms_from_dict, atoms_to_dict, neb_data
 
 #: Endpoints whose atoms all move less than this (Å, minimum image) are the same structure.
 MIN_HOP = 0.1
+
+#: How the images of a band step are evaluated: ``auto`` = ``batched`` where the backend can batch.
+EVALUATIONS = ("auto", "batched", "separate")
 
 
 def check_endpoints(initial: Atoms, final: Atoms) -> float:
@@ -69,11 +78,12 @@ def check_endpoints(initial: Atoms, final: Atoms) -> float:
 
 def neb(initial: Atoms, final: Atoms, folder, backend="sevennet", n_images: int = 5,
         fmax: float = 0.05, steps: int = 300, climb: bool = True, relax_endpoints: bool = True,
-        endpoint_fmax: float = 0.02, force: bool = False, **backend_settings) -> dict:
+        endpoint_fmax: float = 0.02, force: bool = False, evaluation: str = "auto", **backend_settings) -> dict:
     """Climbing-image NEB between ``initial`` and ``final`` in ``folder``; returns the result document.
 
-    n_images : intermediate images. fmax : NEB force criterion, eV/Å. One calculator per image,
-    all sharing one loaded model. Rerunning an unfinished NEB continues from the last saved band.
+    n_images : intermediate images. fmax : NEB force criterion, eV/Å. evaluation : one of
+    :data:`EVALUATIONS` (``batched``: the moved images of a band step in one model call; SevenNet and
+    CHGNet). Rerunning an unfinished NEB continues from the last saved band.
     """
     check_endpoints(initial, final)
     check_integer("n_images", n_images, 1, 50)
@@ -81,6 +91,7 @@ def neb(initial: Atoms, final: Atoms, folder, backend="sevennet", n_images: int 
     for name, flag in (("climb", climb), ("relax_endpoints", relax_endpoints), ("force", force)):
         check_flag(name, flag)
     backend = resolve_backend(backend, **backend_settings)
+    mode = image_evaluation(evaluation, backend)
     settings = {"n_images": n_images, "fmax": fmax, "steps": steps, "climb": climb,
                 "relax_endpoints": relax_endpoints, "endpoint_fmax": endpoint_fmax,
                 "final_structure_hash": _hash(final)}
@@ -88,8 +99,44 @@ def neb(initial: Atoms, final: Atoms, folder, backend="sevennet", n_images: int 
         from pvatoms.jobs.vasp_jobs import vasp_neb_body
         body = vasp_neb_body(initial, final, backend, n_images)
     else:
-        body = _neb_body(initial, final, backend, settings)
+        body = _neb_body(initial, final, backend, settings, mode)
     return run_job("neb", folder, initial, backend, body, settings, force=force)
+
+
+def image_evaluation(evaluation: str, backend) -> str:
+    """``batched`` or ``separate`` for the requested evaluation and backend, else :class:`InputError`."""
+    if evaluation not in EVALUATIONS:
+        raise InputError(f"evaluation must be one of {', '.join(EVALUATIONS)}; got {evaluation!r}")
+    can = _can_batch(backend)
+    if evaluation == "batched" and not can:
+        raise InputError(f"evaluation='batched' needs a SevenNet or CHGNet backend (torch-sim); {backend.name} "
+                         "computes one image per calculator: use evaluation='separate' or 'auto'")
+    return "separate" if evaluation == "separate" or not can else "batched"
+
+
+def _can_batch(backend) -> bool:
+    from pvatoms.calc.mlip import MLIPBackend
+    if not isinstance(backend, MLIPBackend) or backend._kind() not in ("sevennet", "chgnet"):
+        return False
+    try:
+        import torch_sim  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _calculators(images, backend, folder: Path, mode: str):
+    """The band's images with their calculators, and a function giving the number of model calls."""
+    if mode == "separate":
+        images = [attach(im, backend, folder) for im in images]
+        return images, lambda: None
+    from pvatoms.calc.batched import BatchedMLIP
+    from pvatoms.calc.batched_images import ImageGroup
+    group = ImageGroup(BatchedMLIP(backend, progress=False, label="neb-images"))
+    images = [im.copy() for im in images]
+    for im, calc in zip(images, group.calculators(images)):
+        im.calc = calc
+    return images, lambda: group.calls
 
 
 def _hash(atoms):
@@ -97,7 +144,7 @@ def _hash(atoms):
     return structure_hash(atoms)
 
 
-def _neb_body(initial, final, backend, s):
+def _neb_body(initial, final, backend, s, mode="separate"):
     def body(doc, folder: Path):
         ends = []
         for name, atoms in (("initial", initial), ("final", final)):
@@ -127,7 +174,7 @@ def _neb_body(initial, final, backend, s):
         if images is None:
             images = [ends[0].copy()] + [ends[0].copy() for _ in range(s["n_images"])] + [ends[1].copy()]
             NEB(images, method="improvedtangent").interpolate(method="idpp", mic=True)
-        images = [attach(im, backend, folder) for im in images]
+        images, calls = _calculators(images, backend, folder, mode)
         band = NEB(images, climb=s["climb"], allow_shared_calculator=False, method="improvedtangent")
         with Trajectory(traj_path, "a") as traj:
             opt = FIRE(band, logfile=str(folder / "neb.log"))
@@ -137,6 +184,7 @@ def _neb_body(initial, final, backend, s):
         doc["images"] = [{"structure": atoms_to_dict(im), "energy": float(e)} for im, e in zip(images, energies)]
         doc["data"].update(_profile(images, energies, band))
         doc["data"]["converged"] = converged
+        doc["data"]["image_evaluation"] = {"mode": mode, "model_calls": calls()}
         doc["energy"] = float(energies.max())
         doc["structure"] = doc["images"][int(np.argmax(energies))]["structure"]
         doc["files"].update({"trajectory": "neb.traj", "log": "neb.log"})
