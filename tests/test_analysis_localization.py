@@ -367,3 +367,136 @@ def test_density_around_an_atom_at_the_cell_corner_is_all_on_that_atom():
     # and through the analysis: element fractions of the state
     res = analyse_densities(atoms, {"defect": rho})
     assert res["states"]["defect"]["element_fractions"]["Pb"] == pytest.approx(expected, abs=1e-6)
+
+
+# ---------------------------------------------------------------- hand-computed conventions
+
+def test_stacking_geometry_of_an_oblique_cell_by_hand():
+    """Cell a = (5,0,0), b = (1,6,0), c = (1,2,7) (V = 210 Å³). Along c: normal z, period 7, area 30.
+    Along a: the normal is b x c = (42,-7,-4) / sqrt(1829); period = a.n = 210 / sqrt(1829)."""
+    from ase import Atoms
+    atoms = Atoms("H", cell=[[5, 0, 0], [1, 6, 0], [1, 2, 7]], pbc=True)
+    g = stacking_geometry(atoms)
+    assert g["axis"] == 2 and g["normal"] == pytest.approx([0, 0, 1], abs=1e-12)
+    assert g["period"] == pytest.approx(7.0, abs=1e-12) and g["area"] == pytest.approx(30.0, abs=1e-12)
+    n = np.array([42.0, -7.0, -4.0]) / np.sqrt(1829.0)
+    for kwargs in ({"axis": 0}, {"normal": -3 * n}):          # a normal points towards its cell vector
+        g = stacking_geometry(atoms, **kwargs)
+        assert g["axis"] == 0 and g["normal"] == pytest.approx(n, abs=1e-12)
+        assert g["period"] == pytest.approx(210 / np.sqrt(1829.0), abs=1e-12)
+        assert g["area"] == pytest.approx(np.sqrt(1829.0), abs=1e-12)
+    atoms.info["stacking_normal"] = [0, 0, -1]
+    assert stacking_geometry(atoms)["axis"] == 2 and stacking_geometry(atoms)["normal"][2] == pytest.approx(1)
+    assert stacking_geometry(atoms, axis=1)["axis"] == 1          # an explicit axis wins over the info
+    with pytest.raises(InputError, match="cell vector index 0, 1 or 2, got 3"):
+        stacking_geometry(atoms, axis=3)
+    with pytest.raises(InputError, match="no 3D cell"):
+        stacking_geometry(Atoms("H", cell=[[5, 0, 0], [1, 6, 0], [0, 0, 0]]))
+
+
+def test_planar_average_centroid_and_offset_by_hand():
+    geo = {"axis": 0, "period": 8.0}
+    rho = np.arange(2 * 3 * 4, dtype=float).reshape(2, 3, 4)   # plane 0: 0..11, plane 1: 12..23
+    z, avg = planar_average(rho, geo)
+    assert z.tolist() == [0.0, 4.0] and avg.tolist() == [5.5, 17.5]
+    z, avg = planar_average(rho, {"axis": 2, "period": 2.0})
+    assert z.tolist() == [0.0, 0.5, 1.0, 1.5] and avg.tolist() == [10.0, 11.0, 12.0, 13.0]
+    # two equal weights at 9 and 1 on a circle of 10: centre 0, resultant cos(2 pi / 10)
+    c, conc = periodic_centroid([9.0, 1.0], [1.0, 1.0], 10.0)
+    assert min(c, 10 - c) == pytest.approx(0, abs=1e-12) and conc == pytest.approx(np.cos(np.pi / 5), abs=1e-12)
+    c, conc = periodic_centroid([2.5, 7.0], [3.0, 0.0], 10.0)
+    assert c == pytest.approx(2.5, abs=1e-12) and conc == pytest.approx(1.0, abs=1e-12)
+    c, conc = periodic_centroid([2.5, 7.5], [1.0, 1.0], 10.0)    # opposite points: no preferred height
+    assert conc == pytest.approx(0.0, abs=1e-12)
+    for w in ([0.0, 0.0], [1.0, -2.0]):
+        with pytest.raises(InputError, match="not positive"):
+            periodic_centroid([1.0, 2.0], w, 10.0)
+    assert periodic_offset(1.0, 9.0, 10.0) == -2.0 and periodic_offset(9.0, 1.0, 10.0) == 2.0
+    assert periodic_offset(0.0, 5.0, 10.0) == 5.0 and periodic_offset(5.0, 0.0, 10.0) == 5.0   # (-L/2, L/2]
+    assert periodic_offset(3.0, 3.0, 10.0) == 0.0
+
+
+def test_fractions_ipr_and_sphere_by_hand():
+    codes = np.array([[0, 0, 1], [2, 2, 2]])
+    rho = np.array([[1.0, 3.0, 2.0], [0.5, 0.5, 1.0]])          # total 8
+    assert region_fractions(rho, ["a", "b", "c"], codes) == {"a": 0.5, "b": 0.25, "c": 0.25}
+    assert volume_fractions(["a", "b", "c", "d"], codes) == {"a": 2 / 6, "b": 1 / 6, "c": 0.5, "d": 0.0}
+    with pytest.raises(InputError, match="not positive"):
+        region_fractions(np.zeros((2, 3)), ["a", "b", "c"], codes)
+    assert ipr(np.array([1.0, 1.0, 0.0, 0.0])) == pytest.approx(2.0)        # 4 * 2 / 2^2
+    assert ipr(np.array([3.0, 1.0])) == pytest.approx(2 * 10 / 16)
+    with pytest.raises(InputError, match="not positive"):
+        ipr(np.zeros(4))
+    from ase import Atoms
+
+    from pvatoms.analysis.localization import sphere_mask
+    cube = Atoms("H", cell=[10, 10, 10], pbc=True)
+    # grid spacing 1 Å, sphere around a grid point at the corner: 1 + 6 points at r <= 1, + 12 at sqrt 2
+    assert sphere_mask(cube, (10, 10, 10), [0, 0, 0], 1.0).sum() == 7
+    assert sphere_mask(cube, (10, 10, 10), [0, 0, 0], 1.5).sum() == 19
+    assert sphere_mask(cube, (10, 10, 10), [10, 10, 0], 1.5).sum() == 19       # an image of the corner
+    with pytest.raises(InputError, match="below half the smallest cell height"):
+        sphere_mask(cube, (10, 10, 10), [0, 0, 0], 5.0)
+    with pytest.raises(InputError, match="three Cartesian coordinates"):
+        sphere_mask(cube, (10, 10, 10), [0, 0], 1.0)
+
+
+def test_locate_statements_and_region_spans_by_hand():
+    from pvatoms.analysis.localization import localization_statement, region_spans
+    vols = {"rp": 0.3, "perovskite": 0.7}
+    out = locate({"rp": 0.6, "perovskite": 0.4}, vols)
+    assert out["region"] == "rp" and out["fraction"] == 0.6 and out["enrichment"] == pytest.approx(2.0)
+    assert out["enrichments"]["perovskite"] == pytest.approx(0.4 / 0.7)
+    assert locate({"rp": 0.6, "perovskite": 0.4}, vols, threshold=2.5)["region"] is None
+    exact = ({"rp": 0.375, "perovskite": 0.625}, {"rp": 0.25, "perovskite": 0.75})   # enrichment 1.5 exactly
+    assert locate(*exact, threshold=1.5)["region"] == "rp"                            # reaching it is enough
+    assert locate(*exact, threshold=1.5 + 1e-12)["region"] is None
+    # a region with no volume has no enrichment (and is not a division by zero)
+    out = locate({"rp": 0.5, "boundary": 0.0, "perovskite": 0.5}, {"rp": 0.5, "boundary": 0.0, "perovskite": 0.5})
+    assert set(out["enrichments"]) == {"rp", "perovskite"}
+    assert locate({"rp": 1.0}, {"rp": 0.0}) == {"region": None, "fraction": None, "enrichment": None}
+    same = edge_statement({"vbm": {"rp": 0.1, "perovskite": 0.9}, "cbm": {"rp": 0.2, "perovskite": 0.8}},
+                          {"rp": 0.5, "perovskite": 0.5}, offset=3.04)
+    assert same["separated"] is False
+    assert same["statement"] == ("CBM 80 % on the perovskite side, VBM 90 % on the perovskite side: on the "
+                                 "same side, not separated; centroids 3.0 Å apart along the stacking axis")
+    spread = edge_statement({"vbm": {"rp": 0.5, "perovskite": 0.5}, "cbm": {"rp": 0.9, "perovskite": 0.1}},
+                            {"rp": 0.5, "perovskite": 0.5}, offset=3.0)
+    assert spread["statement"] == ("CBM 90 % on the RP side, VBM spread over the regions (rp 50 %, "
+                                   "perovskite 50 %): no clear separation")
+    info = {"ipr": 12.34, "effective_volume": 81.2, "ipr_reference": {"source": "VBM of the same cell"},
+            "ipr_ratio": 4.06, "fraction_within_radius": 0.456, "radius": 4.0, "uniform_fraction": 0.05,
+            "localized": True}
+    assert localization_statement("cbm", info) == (
+        "CBM: IPR 12.3 (V_eff 81 Å³), 4.1x the VBM of the same cell; 46 % within 4.0 Å of the defect site "
+        "(uniform density: 5 %): localized")
+    assert localization_statement("vbm", {"ipr": 1.04, "effective_volume": 800.0, "localized": False}) == (
+        "VBM: IPR 1.0 (V_eff 800 Å³): delocalized (bulk-like)")
+    assert localization_statement("x", {"ipr": 1.0, "effective_volume": 8.0, "localized": None}).endswith(
+        ": localization not judged (no bulk-like reference state)")
+    z = np.array([0.0, 1.0, 2.0, 3.0, 4.0])
+    assert region_spans(z, ["rp", "rp", "perovskite", "perovskite", "rp"], 1.0) == [
+        (-0.5, 1.5, "rp"), (1.5, 3.5, "perovskite"), (3.5, 4.5, "rp")]
+    assert region_spans(z[:1], ["rp"], 2.0) == [(-1.0, 1.0, "rp")]
+
+
+def test_analysis_without_regions_or_with_one_region_says_so(vacancy):
+    atoms = vacancy[0]
+    shape = (8, 8, 8)
+    dens = {"vbm": np.ones(shape), "cbm": blob(atoms, shape, atoms.cell.sum(axis=0) / 2, 2.0)}
+    plain = atoms.copy()
+    plain.arrays.pop("region", None)
+    out = analyse_densities(plain, dens)
+    assert out["regions"] is None and out["separation"] is None and out["slab_regions"] is None
+    assert out["statement"] == (f"no region labels in the structure: no separation between regions to judge; "
+                                f"VBM-CBM centroid offset {out['centroid_offset']:+.1f} Å along the stacking axis")
+    one = analyse_densities(plain, dens, labels=["perovskite"] * len(plain))
+    assert one["statement"].startswith("every atom is in one region (perovskite): no separation")
+    assert one["volume_fractions"] == {"perovskite": 1.0} and one["slab_regions"] == ["perovskite"] * 8
+    # the uniform VBM is the bulk-like reference of the CBM blob and the other way round
+    cbm, vbm = out["states"]["cbm"], out["states"]["vbm"]
+    assert vbm["ipr"] == pytest.approx(1.0) and cbm["ipr_reference"]["value"] == pytest.approx(1.0)
+    assert cbm["ipr_ratio"] == pytest.approx(cbm["ipr"]) and cbm["localized"] is (cbm["ipr"] > 3.0)
+    assert vbm["ipr_reference"]["source"] == "CBM of the same cell" and vbm["localized"] is False
+    assert cbm["effective_volume"] == pytest.approx(atoms.get_volume() / cbm["ipr"])
+    assert sum(cbm["element_fractions"].values()) == pytest.approx(1.0)

@@ -66,6 +66,38 @@ def test_plan_scans_thickness_and_settings_with_consistent_meshes():
     assert len(grid.analysis("boundary").settings["cases"]) == 4
 
 
+def test_dft_relaxations_start_from_mlip_ones_and_feed_the_statics():
+    """relax.backend gpaw: each of the five relaxations (two bulks, the strained RP, the interface) is
+    MLIP first (prerelax, SevenNet-0 by default), then GPAW from that geometry with the same job
+    settings; the statics hang off the GPAW relaxations, so they compute PBE geometries."""
+    g = plan_study(spec(relax={"backend": "gpaw", "fmax": 0.05, "backend_settings": {"ecut": 250}},
+                        models=[{"rp_layers": 1, "perovskite_layers": 3}], settings=[{"kpts_in_plane": [1, 1]}]))
+    steps = {s.label: s for s in g.steps}
+    relaxes = ["rp-bulk-relax", "pv-bulk-relax", "rp-strained-relax", "rp1-pv3-relax"]
+    assert sorted(x for x in steps if steps[x].job == "relax") == sorted(relaxes + [r + "-prerelax" for r in relaxes])
+    for r in relaxes:
+        pre, dft = steps[r + "-prerelax"], steps[r]
+        assert (pre.backend, dft.backend) == ("sevennet", "gpaw") and pre.backend_settings == {}
+        assert dft.parents == [r + "-prerelax"] and dft.inputs["structure"].parent == r + "-prerelax"
+        assert pre.job_settings == dft.job_settings and pre.priority == dft.priority
+        assert dft.backend_settings["ecut"] == 250 and len(dft.backend_settings["kpts"]) == 3
+    assert steps["rp1-pv3-relax-prerelax"].parents == ["rp1-pv3-structure"]
+    assert steps["rp-bulk-relax-prerelax"].inputs["structure"].parent is None        # the given bulk
+    assert steps["rp1-pv3-static-k1x1-300eV"].parents == ["rp1-pv3-relax"]
+    assert steps["rp-static-k1x1-300eV"].parents == ["rp-strained-relax"]
+    node = next(a for a in g.analyses if a.label == "rp1-pv3-structure")      # built from the DFT bulks
+    assert node.roles == {"perovskite_bulk": ["pv-bulk-relax"], "rp_bulk": ["rp-bulk-relax"]}
+    assert any("sevennet first, then by gpaw" in n for n in g.notes)
+    none = plan_study(spec(relax={"backend": "gpaw"}, prerelax=None, models=[{"rp_layers": 1, "perovskite_layers": 1}]))
+    assert not any(s.label.endswith("-prerelax") for s in none.steps)
+    mlip = plan_study(spec(relax={"backend": "chgnet"}, models=[{"rp_layers": 1, "perovskite_layers": 1}]))
+    assert not any(s.label.endswith("-prerelax") for s in mlip.steps)     # auto: nothing before an MLIP
+    with pytest.raises(InputError, match="prerelax 'chgnet' goes before a DFT relaxation, but relax.backend is 'sevennet'"):
+        study_from_dict(spec(relax={"backend": "sevennet"}, prerelax="chgnet"))
+    with pytest.raises(InputError, match="prerelax"):
+        study_from_dict(spec(prerelax="gpaw"))
+
+
 def test_shared_strain_gets_strained_bulks_per_model_and_axis_a_is_rotated():
     g = plan_study(spec(strain_on="shared", models=[{"rp_layers": 1, "perovskite_layers": 3},
                                                     {"rp_layers": 2, "perovskite_layers": 4}]))
@@ -206,3 +238,16 @@ def test_convergence_table_and_verdict_on_synthetic_results(tmp_path):
     missing = analyse_cases(by, tmp_path / "out2", cases + [{**cases[0], "case": "gone", "interface": "nope"}],
                             soc=False, pdos=False)
     assert missing["skipped_unfinished"] == ["nope"]
+
+
+def test_the_boundary_workflow_file_plans_a_dft_relaxed_convergence_scan():
+    from pathlib import Path
+
+    from pvatoms.studies import load_study
+    g = plan_study(load_study(Path(__file__).resolve().parents[1] / "workflows" / "boundary.yaml"))
+    relax = {s.label: s.backend for s in g.steps if s.job == "relax"}
+    assert len(relax) == 12 and {relax[x] for x in relax if x.endswith("-prerelax")} == {"sevennet"}
+    assert {relax[x] for x in relax if not x.endswith("-prerelax")} == {"gpaw"}
+    cases = [c["case"] for c in g.analysis("boundary").settings["cases"]]
+    assert cases == ["rp1-pv3@k1x1-300eV", "rp2-pv4@k1x1-300eV", "rp3-pv5@k1x1-300eV", "rp1-pv3@k2x2-300eV",
+                     "rp1-pv3@k2x2-400eV"]

@@ -278,3 +278,21 @@ def test_cli_band_edges_passes_the_charge_to_the_job(tmp_path, cubic):
     assert doc["data"]["settings"]["charge"] == 1
     assert doc["data"]["nelectrons"] == 9 + 14 + 3 * 7 - 1 == 43
     assert doc["band_edges"]["fermi"] < doc["band_edges"]["vbm"]      # the hole sits at the VBM
+
+
+@pytest.mark.slow
+def test_masked_cell_relaxation_by_gpaw_moves_only_the_stacking_length(tmp_path):
+    """The boundary study's DFT relaxation: GPAW stress with a cell mask. A cubic CsPbBr3 cell
+    stretched 4 % along z relaxes along z only (the stress there is tensile, so z shrinks);
+    x and y keep their lengths and the cell stays orthogonal."""
+    from pvatoms.jobs import relax
+    atoms = cspbbr3("cubic")
+    a0 = atoms.cell.lengths()
+    atoms.set_cell(np.diag([a0[0], a0[1], 1.04 * a0[2]]), scale_atoms=True)
+    doc = relax(atoms, tmp_path / "r", backend=get_backend("gpaw", kpts=(2, 2, 2), ecut=250), cell=True,
+                cell_mask=[0, 0, 1, 0, 0, 0], fmax=0.01, steps=3)
+    end = schema.atoms_from_dict(doc["structure"])
+    assert end.cell.lengths()[:2] == pytest.approx(a0[:2], abs=1e-9)
+    assert end.cell.lengths()[2] < 1.04 * a0[2] - 0.01
+    assert np.abs(end.cell.angles() - 90).max() < 1e-6
+    assert doc["level_of_theory"]["label"] == "PBE//PBE"

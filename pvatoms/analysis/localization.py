@@ -367,6 +367,17 @@ def analyse_densities(atoms: Atoms, densities: dict, normal=None, axis: int | No
 
 # ---------------------------------------------------------------- figures and tables
 
+def region_spans(z, slabs, dz: float) -> list[tuple[float, float, str]]:
+    """(from, to, region) height ranges (Å) of runs of planes owned by one region: plane ``k`` at
+    height ``z[k]`` covers ``z[k] ± dz/2``; ``slabs[k]`` is its region."""
+    spans, start = [], 0
+    for k in range(1, len(slabs) + 1):
+        if k == len(slabs) or slabs[k] != slabs[start]:
+            spans.append((float(z[start] - dz / 2), float(z[k - 1] + dz / 2), slabs[start]))
+            start = k
+    return spans
+
+
 def plot_planar_average(result: dict, stem, title: str | None = None) -> dict:
     """Planar averages of all states along the stacking axis, regions shaded, centroids dotted;
     writes ``stem.png`` (300 dpi) and ``stem.pdf``; returns their paths."""
@@ -383,12 +394,8 @@ def plot_planar_average(result: dict, stem, title: str | None = None) -> dict:
     handles, lines = [], []
     slabs = result.get("slab_regions")
     if slabs:
-        start = 0
-        for k in range(1, len(slabs) + 1):
-            if k == len(slabs) or slabs[k] != slabs[start]:
-                ax.axvspan(z[start] - dz / 2, z[k - 1] + dz / 2, color=COLORS.get(slabs[start], "0.8"),
-                           alpha=0.18, lw=0)
-                start = k
+        for lo, hi, region in region_spans(z, slabs, dz):
+            ax.axvspan(lo, hi, color=COLORS.get(region, "0.8"), alpha=0.18, lw=0)
         handles += [Patch(color=COLORS.get(r, "0.8"), alpha=0.35, label=r) for r in result["regions"]]
     for k, (name, st) in enumerate(result["states"].items()):
         color = STATE_COLORS.get(name, f"C{(k + 2) % 10}")

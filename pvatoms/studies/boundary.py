@@ -4,6 +4,7 @@ Graph (labels; ``<g>`` an in-plane group: one for ``strain_on`` rp/perovskite, o
 the strain is shared; ``<m>`` a model, ``<s>`` a setting)::
 
     rp-bulk-relax, pv-bulk-relax                 bulk relaxations (cell and positions), first
+    (<relax>-prerelax before each relaxation when ``prerelax`` names an MLIP: MLIP, then DFT)
     <side>-strained-structure<g>  (analysis)     the relaxed bulk at the interface's in-plane lattice
       -> <side>-strained-relax<g>                positions + length along the stacking normal
     <m>-structure  (analysis)                    the interface built from the relaxed bulks
@@ -220,11 +221,20 @@ def plan(study: BoundaryStudy) -> StudyGraph:
             out["kpts"] = list(mesh(atoms, dk0))     # the first setting's spacing
         return out
 
+    def relax_step(label, source, atoms, job, parents=(), priority=0):
+        """The relaxation ``label`` (the study's relax backend), after an MLIP one with ``prerelax``."""
+        if study.prerelax:
+            pre = f"{label}-prerelax"
+            steps.append(Step(pre, "relax", study.prerelax, {"structure": source}, {}, dict(job),
+                              parents=list(parents), priority=priority))
+            source, parents = Source.from_parent(pre), [pre]
+        steps.append(Step(label, "relax", rbackend, {"structure": source}, relax_settings(atoms), dict(job),
+                          parents=list(parents), priority=priority))
+
     sides_strained = {"rp": ["rp"], "perovskite": ["perovskite"], "shared": ["rp", "perovskite"]}[study.strain_on]
     for side, label in (("rp", "rp-bulk-relax"), ("perovskite", "pv-bulk-relax")):
         atoms = bulks[side]
-        steps.append(Step(label, "relax", rbackend, {"structure": Source.given(atoms)}, relax_settings(atoms),
-                          study.relax.job_settings(), priority=10))
+        relax_step(label, Source.given(atoms), atoms, study.relax.job_settings(), priority=10)
     common = {"rp_n": study.rp_n, "axis": study.axis, "lattice": study.lattice, "strain_on": study.strain_on,
               "gap": study.gap, "boundary_width": study.boundary_width}
     bulk_roles = {"perovskite_bulk": ["pv-bulk-relax"], "rp_bulk": ["rp-bulk-relax"]}
@@ -241,8 +251,7 @@ def plan(study: BoundaryStudy) -> StudyGraph:
                                      {**common, "make": "strained", "side": side,
                                       "model": _model_dict(m) if g else None, "natoms": len(bulks[side])}))
             relax = f"{SHORT[side]}-strained-relax{g}"
-            steps.append(Step(relax, "relax", rbackend, {"structure": Source.from_parent(node)},
-                              relax_settings(bulks[side]), dict(iface_relax), parents=[node], priority=5))
+            relax_step(relax, Source.from_parent(node), bulks[side], iface_relax, [node], 5)
             groups[g][side] = relax
     cases = _cases(study)
     for m in study.models:
@@ -250,8 +259,7 @@ def plan(study: BoundaryStudy) -> StudyGraph:
         analyses.append(Analysis(node, "boundary-structure", dict(bulk_roles),
                                  {**common, "make": "interface", "model": _model_dict(m),
                                   "natoms": len(_interface_probe(study, m))}))
-        steps.append(Step(f"{m.label}-relax", "relax", rbackend, {"structure": Source.from_parent(node)},
-                          relax_settings(_interface_probe(study, m)), dict(iface_relax), parents=[node], priority=5))
+        relax_step(f"{m.label}-relax", Source.from_parent(node), _interface_probe(study, m), iface_relax, [node], 5)
     roles = {"interface": [], "perovskite_bulk": [], "rp_bulk": [], "structures": []}
     rows, made = [], set()
     for m, s in cases:
@@ -285,6 +293,9 @@ def plan(study: BoundaryStudy) -> StudyGraph:
                               "pdos": study.pdos,
                               "tolerance": study.tolerance, "fraction_tolerance": study.fraction_tolerance,
                               "convergence": study.convergence}))
+    if study.prerelax:
+        notes.append(f"every relaxation by {study.prerelax} first, then by {rbackend} from its geometry: the statics "
+                     f"are on {rbackend} geometries")
     if rbackend != study.backend:
         notes.append(f"geometries relaxed with {rbackend}, statics with {study.backend}: level of theory "
                      f"{study.backend.upper()}//{rbackend}")

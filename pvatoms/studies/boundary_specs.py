@@ -44,7 +44,10 @@ class BoundaryStudy(Study):
     (all pairs). ``tolerance`` (eV): offsets within it of the reference case are converged;
     ``fraction_tolerance`` the same for band-edge fractions. ``relax``: the bulk relaxations
     (cell); ``interface_fmax``/``interface_steps`` the interface and strained-bulk relaxations.
-    The statics need GPAW (saved potential and wave functions)."""
+    ``prerelax`` (an MLIP; ``auto``: SevenNet-0 when ``relax.backend`` is a DFT code, else none):
+    every relaxation is first done by it and then by the DFT backend from its geometry, so the
+    statics see DFT geometries (``PBE//PBE``) at the cost of DFT relaxation steps only near the
+    minimum. The statics need GPAW (saved potential and wave functions)."""
     rp_n: int = 1
     axis: str = "b"
     lattice: str = "pbe"
@@ -61,6 +64,7 @@ class BoundaryStudy(Study):
     pdos: bool = True
     tolerance: float = 0.05       # eV
     fraction_tolerance: float = 0.05
+    prerelax: str | None = "auto"
 
     def check(self) -> None:
         super().check()
@@ -78,6 +82,14 @@ class BoundaryStudy(Study):
         self.gap = _number(self.gap, "gap")
         self.boundary_width = _number(self.boundary_width, "boundary_width", positive=False)
         self.relax = Relax.from_dict(self.relax, "relax")
+        relax_backend = self.relax.backend or self.backend
+        if self.prerelax == "auto":
+            self.prerelax = "sevennet" if relax_backend not in MLIP_BACKENDS else None
+        if self.prerelax is not None:
+            check_choice("prerelax", self.prerelax, MLIP_BACKENDS)
+            if relax_backend in MLIP_BACKENDS:
+                raise InputError(f"prerelax {self.prerelax!r} goes before a DFT relaxation, but relax.backend is "
+                                 f"{relax_backend!r} (an MLIP): give relax.backend gpaw, or prerelax: null")
         self.interface_fmax = _number(self.interface_fmax, "interface_fmax")
         self.interface_steps = _number(self.interface_steps, "interface_steps", int)
         self.tolerance = _number(self.tolerance, "tolerance")
