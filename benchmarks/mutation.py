@@ -80,7 +80,8 @@ TARGETS = {
     # band alignment at an interface: macroscopic averages, plateaus, offsets and the verdict
     "analysis.alignment": Target("pvatoms/analysis/alignment.py", [T + "test_alignment.py"]),
     "calc.vasp_parse": Target("pvatoms/calc/vasp_parse.py",
-                              [T + "test_vasp.py", T + "test_jobs_vasp.py", T + "test_analysis_defects_independent.py"]),
+                              [T + "test_vasp.py", T + "test_jobs_vasp.py", T + "test_vasp_provenance.py",
+                               T + "test_analysis_defects_independent.py"]),
     "calc.gpaw_calc.band_edges": Target("pvatoms/calc/gpaw_calc.py", [T + "test_gpaw.py"], functions=("band_edges",)),
     "schema.neb_data": Target("pvatoms/schema.py",
                               [T + "test_analysis_neb.py", T + "test_vasp.py::test_neb_barrier_from_image_outcars",

@@ -82,6 +82,24 @@ def test_gap_states_count_the_metal_states_between_the_host_edges():
     assert out["fermi"] == -0.2
 
 
+def test_region_dos_of_a_cluster_model_is_drawn_from_the_host_vbm(tmp_path, monkeypatch):
+    """With a metal region the DOS document carries the gap states, and the figure takes the host
+    VBM (not the cell's highest filled state, a cluster state here) as its zero, shades the host
+    gap and marks the Fermi level."""
+    from pvatoms.analysis import pdos
+    proj = _proj([-2.0, -1.0, -0.5, 0.3, 1.5, 2.0], [1, 1, 1, 0, 0, 0], [0.1, 0.1, 0.9, 0.8, 0.05, 0.05])
+    seen = {}
+    real = pdos.plot_region_dos
+    monkeypatch.setattr(pdos, "plot_region_dos", lambda *a, **k: seen.update(k) or real(*a, **k))
+    doc = pdos.analyse_region_dos(proj, LABELS, tmp_path / "pdos", reference=-0.5, metal="cluster")
+    assert doc["gap_states"] == gap_states(proj, LABELS)
+    assert seen["reference"] == -1.0 and seen["host_gap"] == (-1.0, 1.5) and seen["fermi"] == -0.2
+    assert seen["reference_name"] == "the host VBM" and (tmp_path / "pdos" / "pdos.png").is_file()
+    seen.clear()
+    plain = pdos.analyse_region_dos(proj, LABELS, tmp_path / "plain", reference=-0.5)
+    assert "gap_states" not in plain and seen["reference"] == -0.5 and "host_gap" not in seen
+
+
 def test_gap_states_say_none_when_the_gap_is_clean_or_the_states_are_host_like():
     clean = _proj([-2.0, -1.0, 1.5, 2.0], [1, 1, 0, 0], [0.9, 0.1, 0.05, 0.9])      # cluster states inside bands
     out = gap_states(clean, LABELS)

@@ -405,6 +405,21 @@ def test_parse_stress_band_edges_files(parsed):
         assert doc["files"]["LOCPOT"] == "LOCPOT.gz" and doc["files"]["vasprun"] == "vasprun.xml.gz"
 
 
+def test_charge_from_the_potcar_titles_without_an_outcar(tmp_path):
+    """No OUTCAR (no ZVAL lines) and no pvatoms metadata: the neutral count comes from the POTCAR
+    titles of vasprun.xml and the valence table, by hand 31 Cd x 12 + 32 Te x 6 = 564 electrons;
+    NELECT 566 -> q = -2."""
+    from pvatoms.calc.vasp_parse import parse_run
+    folder = tmp_path / "v"
+    shutil.copytree(CDTE_VCD, folder)
+    (folder / "OUTCAR.gz").unlink()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        d = parse_run(folder)["data"]
+    assert d["neutral_nelect"] == 31 * 12 + 32 * 6 and d["charge"] == -2
+    assert d["converged_ionic"] is True and d["ionic_steps"] == 1
+
+
 def test_read_locpot():
     from pvatoms.calc.vasp import locpot_path, read_locpot
     assert locpot_path(CDTE_VCD).name == "LOCPOT.gz"
@@ -478,6 +493,88 @@ def test_neb_barriers_with_endpoints_of_different_energy(tmp_path):
     assert d["relative_energies"] == pytest.approx([0.0, 0.0, e_def - e_bulk, e_def - e_bulk], abs=1e-8)
     assert d["saddle_image"] == 2 and d["n_images"] == 2 and d["charge"] == 1
     assert d["climb"] is True                        # LCLIMB in the NEB INCAR
+    from pymatgen.io.vasp import Incar
+    tags = Incar.from_file(str(neb / "INCAR"))
+    assert d["run_settings"] == {"functional": "PBE", "soc": bool(tags.get("LSORBIT", False)),
+                                 "encut": float(tags["ENCUT"])}
+
+
+def _eigen(up, occ_up, down=None, occ_down=None):
+    """pymatgen's Vasprun.eigenvalues layout: {Spin: (nk, nb, 2) energy, occupation}."""
+    from pymatgen.electronic_structure.core import Spin
+    out = {Spin.up: np.stack([np.asarray(up, float), np.asarray(occ_up, float)], axis=-1)}
+    if down is not None:
+        out[Spin.down] = np.stack([np.asarray(down, float), np.asarray(occ_down, float)], axis=-1)
+    return out
+
+
+def test_band_edges_from_eigenvalues_by_hand():
+    """Two k-points, three bands. Spin up: VBM 1.0 at k1, CBM 2.0 at k0 (indirect, gap 1.0, vertical
+    gaps 1.5 and 1.2). Spin down: VBM 0.8, CBM 1.6, both at k1 (vertical 0.8): the gap of the
+    cell is 1.6 - 1.0 = 0.6 (up VBM, down CBM), indirect; the smallest vertical gap over both
+    spins at one k is min_k(min_s e_empty - max_s e_occ) = k1: 1.6 - 1.0 = 0.6, so it is direct."""
+    from pvatoms.calc.vasp_parse import band_edges_from_eigenvalues
+    k = [[0, 0, 0], [0.5, 0, 0.25]]
+    up = [[0.0, 0.5, 2.0], [0.2, 1.0, 2.2]]
+    occ = [[1, 1, 0], [1, 1, 0]]
+    e = band_edges_from_eigenvalues(_eigen(up, occ), k, 0.7)
+    assert e == {"vbm": 1.0, "cbm": 2.0, "gap": 1.0, "direct": False, "k_vbm": [0.5, 0.0, 0.25],
+                 "k_cbm": [0.0, 0.0, 0.0], "fermi": 0.7}
+    both = band_edges_from_eigenvalues(_eigen(up, occ, [[0.1, 0.6, 1.9], [0.3, 0.8, 1.6]], occ), k, None)
+    assert both["vbm"] == 1.0 and both["cbm"] == 1.6 and both["gap"] == pytest.approx(0.6)
+    assert both["k_cbm"] == [0.5, 0.0, 0.25] and both["direct"] is True and both["fermi"] is None
+    # the down-spin CBM moved to k0: the vertical gap at k1 is now 2.2 - 1.0 and at k0 1.55 - 0.5
+    apart = band_edges_from_eigenvalues(_eigen(up, occ, [[0.1, 0.6, 1.55], [0.3, 0.8, 2.3]], occ), k, None)
+    assert apart["gap"] == pytest.approx(0.55) and apart["direct"] is False
+    metal = band_edges_from_eigenvalues(_eigen([[0.0, 3.0, 1.0]], [[1, 1, 0]]), [[0, 0, 0]], 0.0)
+    assert metal["gap"] == 0.0 and metal["cbm"] == 1.0                     # overlapping bands: no gap
+    full = band_edges_from_eigenvalues(_eigen([[0.0, 0.5]], [[1, 1]]), [[0, 0, 0]], 0.6)
+    assert full["vbm"] == 0.5 and full["cbm"] is None and full["gap"] is None
+    assert band_edges_from_eigenvalues(_eigen([[0.0, 0.5]], [[0, 0.4]]), [[0, 0, 0]], 0.6) is None
+    assert band_edges_from_eigenvalues({}, [], None) is None
+
+
+def test_kpoints_outputs_and_outcar_reading(tmp_path):
+    from types import SimpleNamespace
+
+    from pvatoms.calc.vasp_parse import (VaspOutputError, kpoints_description, output_files, read_outcar,
+                                         stress_to_voigt)
+    run = SimpleNamespace(kpoints=SimpleNamespace(style=SimpleNamespace(name="Monkhorst"), kpts=[(4, 4, 2)],
+                                                  kpts_shift=None), actual_kpoints=[0] * 10)
+    assert kpoints_description(run) == {"style": "Monkhorst", "n_irreducible": 10, "mesh": [4, 4, 2],
+                                        "shift": [0.0, 0.0, 0.0]}
+    run.kpoints.kpts_shift = (0.5, 0.5, 0.0)
+    assert kpoints_description(run)["shift"] == [0.5, 0.5, 0.0]
+    run.kpoints.style, run.kpoints.kpts = "Reciprocal", [(0, 0, 0), (0.5, 0, 0)]
+    assert kpoints_description(run) == {"style": "Reciprocal", "n_irreducible": 10}   # a list, no mesh
+    for name in ("vasprun.xml.gz", "OUTCAR", "PARCHG.0012.gz", "PARCHG.0013", "CONTCAR.bz2"):
+        (tmp_path / name).write_text("x")
+    (tmp_path / "WAVECAR").write_text("")                                  # empty: not an output
+    assert output_files(tmp_path) == {"vasprun": "vasprun.xml.gz", "OUTCAR": "OUTCAR", "CONTCAR": "CONTCAR.bz2",
+                                      "PARCHG.0012": "PARCHG.0012.gz", "PARCHG.0013": "PARCHG.0013"}
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert read_outcar(empty) is None
+    with pytest.raises(VaspOutputError, match="no OUTCAR"):
+        read_outcar(empty, required=True)
+    (empty / "OUTCAR").write_text("not an OUTCAR")
+    with pytest.raises(VaspOutputError, match="cannot read"):
+        read_outcar(empty)
+    # VASP: +10 kBar = compressive; ASE: Voigt xx yy zz yz xz xy in eV/Å³, tensile positive
+    from ase.units import GPa
+    sig = [[10.0, 4.0, 5.0], [4.0, 20.0, 6.0], [5.0, 6.0, 30.0]]
+    assert stress_to_voigt(sig) == pytest.approx([-x * 0.1 * GPa for x in (10, 20, 30, 6, 5, 4)], rel=1e-12)
+
+
+def test_functional_names_of_meta_ggas_and_unknown_tags():
+    from pvatoms.calc.vasp_parse import run_functional
+    assert run_functional({"METAGGA": "SCAN"}) == "SCAN"                 # an unlisted meta-GGA keeps its name
+    assert run_functional({"GGA": "PS", "METAGGA": "NONE"}) == "PBEsol"  # NONE is no meta-GGA
+    assert run_functional({"GGA": "PS", "METAGGA": "--"}) == "PBEsol"
+    assert run_functional({"GGA": "--"}, ["PAW Cs_sv"]) == "LDA"         # LDA POTCARs, no GGA tag
+    assert run_functional({"GGA": "XX"}) == "GGA=XX"
+    assert run_functional({"LHFCALC": True}) == "PBE0"                   # AEXX 0.25, unscreened by default
+    assert run_functional({"GGA": "PS", "LHFCALC": True, "HFSCREEN": 0.2}) == "hybrid PBEsol (AEXX=0.25, HFSCREEN=0.2)"
 
 
 # ---------------------------------------------------------------- execute

@@ -68,7 +68,7 @@ from pvatoms.schema import atoms_from_dict, to_jsonable, write_json_atomic
 
 REGIONS = ("rp", "boundary", "perovskite")
 PHRASE = {"rp": "on the RP side", "boundary": "at the boundary", "perovskite": "on the perovskite side"}
-COLORS = {"rp": "#e6862e", "boundary": "0.55", "perovskite": "#3a8fb7"}
+COLORS = {"rp": "#e6862e", "boundary": "0.55", "perovskite": "#3a8fb7", "cluster": "#7b3294"}
 STATE_COLORS = {"vbm": "#c0392b", "cbm": "#1f4e9c"}
 REPORT_FILE = "band_edges_analysis.json"
 ENRICHMENT_THRESHOLD = 1.2

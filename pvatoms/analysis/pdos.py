@@ -175,9 +175,11 @@ def region_level(proj: dict, labels, bands) -> dict:
 
 
 def plot_region_dos(result: dict, stem, reference: float | None = None, window=(-6.0, 6.0),
-                    title: str | None = None) -> dict:
+                    title: str | None = None, host_gap: tuple | None = None, fermi: float | None = None,
+                    reference_name: str = "the VBM") -> dict:
     """Total DOS (grey) and the region DOS (coloured), energies relative to ``reference`` (eV,
-    e.g. the VBM); writes ``stem.png``/``stem.pdf``."""
+    e.g. the VBM, named ``reference_name`` on the axis); ``host_gap`` (eV, absolute) is shaded and
+    ``fermi`` (eV, absolute) dashed; writes ``stem.png``/``stem.pdf``."""
     from matplotlib.figure import Figure
 
     ref = 0.0 if reference is None else float(reference)
@@ -185,10 +187,14 @@ def plot_region_dos(result: dict, stem, reference: float | None = None, window=(
     sel = (E >= window[0]) & (E <= window[1])
     fig = Figure(figsize=(6.0, 3.4), layout="constrained")
     ax = fig.add_subplot()
+    if host_gap is not None:
+        ax.axvspan(host_gap[0] - ref, host_gap[1] - ref, color="#f4e7b0", alpha=0.6, lw=0, label="host gap")
     ax.fill_between(E[sel], np.asarray(result["total"])[sel], color="0.85", label="total")
     for r, g in result["regions"].items():
         ax.plot(E[sel], np.asarray(g)[sel], color=COLORS.get(r, None), lw=1.3, label=r)
-    ax.set_xlabel("energy (eV)" + (" relative to the VBM" if reference is not None else ""))
+    if fermi is not None:
+        ax.axvline(fermi - ref, color="k", lw=0.9, ls="--", label="Fermi level")
+    ax.set_xlabel("energy (eV)" + (f" relative to {reference_name}" if reference is not None else ""))
     ax.set_ylabel("DOS (states/eV per cell)")
     ax.set_xlim(*window)
     ax.set_ylim(bottom=0)
@@ -200,11 +206,14 @@ def plot_region_dos(result: dict, stem, reference: float | None = None, window=(
 
 def analyse_region_dos(proj: dict, labels, output=None, width: float = 0.1,
                        edge_fraction: float = EDGE_FRACTION, reference: float | None = None,
-                       label: str = "pdos") -> dict:
+                       label: str = "pdos", metal: str | None = None) -> dict:
     """Region-projected DOS analysis document (kind ``pdos``): the sum rule, local band edges
     per region, the band groups with their region levels; with ``output``, ``pdos.json``,
-    ``pdos.{png,pdf}`` and ``pdos.csv`` (energy, total, one column per region)."""
+    ``pdos.{png,pdf}`` and ``pdos.csv`` (energy, total, one column per region). ``metal``: a
+    region of metal atoms (e.g. ``cluster``): adds :func:`gap_states` as ``gap_states``, and the
+    figure is drawn from the host VBM with the host gap shaded and the Fermi level marked."""
     res = region_dos(proj, labels, width=width)
+    gaps = gap_states(proj, labels, metal=metal) if metal is not None else None
     edges = local_edges(proj, labels, edge_fraction)
     groups = band_groups(proj["eigenvalues"])
     for g in groups:
@@ -212,10 +221,16 @@ def analyse_region_dos(proj: dict, labels, output=None, width: float = 0.1,
     doc = {"kind": "pdos", "schema": ANALYSIS_SCHEMA, "label": label, "method": proj.get("method"),
            "width": width, "sum_rule": res["sum_rule"], "local_edges": edges, "band_groups": groups,
            "edge_fraction": edge_fraction, "regions": list(res["regions"]), "files": {}}
+    marks = {}
+    if gaps is not None:
+        doc["gap_states"] = gaps
+        reference = gaps["host_vbm"]
+        marks = {"host_gap": (gaps["host_vbm"], gaps["host_cbm"]), "fermi": gaps["fermi"],
+                 "reference_name": "the host VBM"}
     if output is not None:
         out = Path(output)
         out.mkdir(parents=True, exist_ok=True)
-        figs = plot_region_dos(res, out / "pdos", reference=reference, title=label)
+        figs = plot_region_dos(res, out / "pdos", reference=reference, title=label, **marks)
         csv = out / "pdos.csv"
         cols = [res["energies"], res["total"]] + [res["regions"][r] for r in res["regions"]]
         np.savetxt(csv, np.column_stack(cols), delimiter=",", fmt="%.6g",

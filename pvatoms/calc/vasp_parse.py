@@ -256,7 +256,7 @@ def run_functional(parameters: dict, potcar_symbols=()) -> str:
                 return "HSE06"
             if screen == 0.0:
                 return "PBE0"
-        return f"hybrid {base} (AEXX={aexx:g}, HFSCREEN={screen:g})"
+        return f"hybrid {_PRETTY.get(base, base)} (AEXX={aexx:g}, HFSCREEN={screen:g})"
     meta = str(p.get("METAGGA") or "").strip().upper()
     if meta and meta not in ("--", "NONE", "FALSE"):
         return _PRETTY.get(meta, meta)

@@ -99,7 +99,7 @@ def band_edges_analysis(roles: dict, folder: Path, pdos: bool = False, **_) -> d
 def region_dos_of(job_folder, output) -> dict:
     """Region DOS (and metal states in the gap, when the structure has a ``cluster`` region) of a
     GPAW band-edges or static job, from its saved wave functions."""
-    from pvatoms.analysis.pdos import analyse_region_dos, gap_states
+    from pvatoms.analysis.pdos import analyse_region_dos
     from pvatoms.calc.gpaw_dos import load_calculator, state_weights, write_projections
     doc = read_result(job_folder)
     gpw = (doc.get("files") or {}).get("gpw")
@@ -111,10 +111,8 @@ def region_dos_of(job_folder, output) -> dict:
     proj = state_weights(load_calculator(Path(job_folder) / gpw))
     write_projections(Path(output) / "projections.npz", proj)
     edges = doc.get("band_edges") or {}
-    out = analyse_region_dos(proj, labels, output, reference=edges.get("vbm"), label=Path(output).name)
-    if "cluster" in [str(x) for x in labels]:
-        out["gap_states"] = gap_states(proj, labels, metal="cluster")
-    return out
+    metal = "cluster" if "cluster" in [str(x) for x in labels] else None
+    return analyse_region_dos(proj, labels, output, reference=edges.get("vbm"), label=Path(output).name, metal=metal)
 
 
 def phonons_analysis(roles: dict, folder: Path, supercell=None, displacement: float = 0.01, **_) -> dict:
