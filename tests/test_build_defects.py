@@ -125,3 +125,37 @@ def test_defect_bad_input(pnma, kwargs, match):
         del host.arrays["region"]
     with pytest.raises(InputError, match=match):
         point_defects(host, **kwargs)
+
+
+def test_defect_records_provenance_and_bookkeeping(pnma):
+    """Hand-checked bookkeeping of one vacancy, one interstitial and one complex in the 20-atom cell:
+    the removed index is a host atom of that element, the rest of the cell is the perfect one in
+    order; the added atom is the last of its element and carries the per-atom arrays; the complex
+    names its cation; provenance keeps the host's reference file and the builder chain."""
+    from pvatoms.build.defects import Defect, _unique_names
+    perfect = defects_supercell(pnma)
+    ds = {d.name: d for d in point_defects(pnma, vacancies=["Br"], interstitials=["I"], complexes=["schottky-CsBr"],
+                                           max_interstitial_sites=1)}
+    v = ds["V_Br_8d"]
+    assert v.kind == "vacancy" and v.element is None and v.host_element == "Br" and len(v.removed) == 1
+    j = v.removed[0]
+    assert perfect.get_chemical_symbols()[j] == "Br"
+    keep = [i for i in range(len(perfect)) if i != j]
+    assert np.allclose(v.atoms.positions, perfect.positions[keep]) and v.added == []
+    prov = v.atoms.info["provenance"]
+    assert prov["builder"] == "pvatoms.build.point_defects" and prov["arguments"]["removed"] == [j]
+    assert prov["reference"] == pnma.info["provenance"]["reference"] and prov["reference"].endswith(".cif")
+    assert prov["parent"]["builder"] == "pvatoms.build.cspbbr3"
+    i = ds["I_i_1"]
+    assert i.kind == "interstitial" and i.element == "I" and i.added == [20] and len(i.atoms) == 21
+    assert i.atoms.get_chemical_symbols()[-1] == "I" and i.atoms.pbc.all()
+    assert len(i.atoms.arrays["region"]) == 21 and np.allclose(i.atoms.positions[:20], perfect.positions)
+    c = ds["schottky-CsBr_4c"]
+    assert c.kind == "complex" and c.host_element == "Cs" and len(c.removed) == 2
+    with pytest.raises(InputError, match="unknown element 'Xx' in --interstitial"):
+        point_defects(pnma, interstitials=["Xx"])
+    with pytest.raises(InputError, match="unknown complex 'bogus'; valid choices: schottky-PbBr2, schottky-CsBr"):
+        point_defects(pnma, complexes=["bogus"])
+    same = [Defect(n, "vacancy", None, "Br", None, "a", 1, [0, 0, 0], "bulk", None, [0]) for n in "aaba"]
+    _unique_names(same)
+    assert [d.name for d in same] == ["a_1", "a_2", "b", "a_3"]
