@@ -3,6 +3,7 @@ against model thickness and DFT settings, and the cost of each model (atoms, wal
 
     OMP_NUM_THREADS=1 python benchmarks/bench_boundary.py --out runs/bench-boundary
     python benchmarks/bench_boundary.py --models 1x3 2x4 --settings 1x1:200 --relax chgnet   # a first look
+    python benchmarks/bench_boundary.py --models 1x3 --settings 1x1:200 --relax gpaw:200     # PBE//PBE geometries
 
 Models are ``MxK`` (M Cs2PbBr4 blocks, K PbBr2 layers of the Pnma side; K + M even for the b
 stacking); settings ``AxB:ECUT`` (in-plane k-mesh of the interface cell, cut-off in eV). The
@@ -11,7 +12,10 @@ study (:mod:`pvatoms.studies.boundary`) relaxes both bulks (cell and positions) 
 PBE statics with the same k spacing for the interface and both bulks, the potential lineup, SOC
 band edges, region DOS and the band-edge fractions; the scan computes every model at the first
 setting and every setting on the first model. Steps run one after the other in this process;
-finished steps are reused when the script is run again with the same ``--out``.
+finished steps are reused when the script is run again with the same ``--out``. ``--relax
+gpaw:ECUT`` relaxes every structure by GPAW PBE (at the first setting's k spacing, cut-off ECUT)
+after a SevenNet-0 pre-relaxation, so the statics see PBE geometries; comparing it with an MLIP
+leg of the same model and setting measures what the geometry source does to the offsets.
 
 Printed and written to ``OUT/bench_boundary.json``: per model and setting the wall time of the
 interface static and GPAW's account of its wave-function and projector memory (from its text log), the convergence table
@@ -42,6 +46,18 @@ def parse_setting(text: str) -> dict:
     return {"kpts_in_plane": [int(m.group(1)), int(m.group(2))], "ecut": float(m.group(3))}
 
 
+def parse_relax(text: str, fmax: float | None) -> dict:
+    """The study's ``relax`` block: an MLIP name, or ``gpaw[:ECUT]`` (GPAW PBE at cut-off ECUT eV,
+    density converged to 1e-4 for the forces; the study puts SevenNet-0 before it)."""
+    m = re.fullmatch(r"gpaw(?::(\d+(?:\.\d+)?))?", text)
+    if m:
+        bs = {"ecut": float(m.group(1) or 300), "convergence": {"density": 1e-4, "eigenstates": 4e-7}}
+        return {"backend": "gpaw", "backend_settings": bs, "fmax": 0.05 if fmax is None else fmax}
+    if text not in ("chgnet", "sevennet"):
+        raise SystemExit(f"--relax {text!r}: give chgnet, sevennet or gpaw[:ECUT]")
+    return {"backend": text, "fmax": 0.02 if fmax is None else fmax}
+
+
 def gpaw_memory_mib(folder: Path) -> float | None:
     """GPAW's own account of its largest arrays (the wave functions and projectors of its text
     log's ``Memory:`` block, MiB): a floor of the job's peak memory, one per calculation."""
@@ -59,7 +75,10 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="runs/bench-boundary")
     ap.add_argument("--models", nargs="+", default=["1x3", "2x4", "3x5"])
     ap.add_argument("--settings", nargs="+", default=["1x1:200", "1x1:300", "2x2:300"])
-    ap.add_argument("--relax", default="chgnet", help="MLIP of the relaxations (chgnet, sevennet)")
+    ap.add_argument("--relax", default="chgnet",
+                    help="backend of the relaxations: an MLIP (chgnet, sevennet) or gpaw[:ECUT] (after SevenNet-0)")
+    ap.add_argument("--relax-fmax", type=float, default=None,
+                    help="force criterion of the relaxations, eV/Å (default 0.02 for an MLIP, 0.05 for gpaw)")
     ap.add_argument("--scf", choices=("loose", "default"), default="loose",
                     help="loose: GPAW density 1e-3, eigenstates 4e-7 (total energies to ~1 meV)")
     args = ap.parse_args(argv)
@@ -69,8 +88,10 @@ def main(argv=None) -> int:
     # the bands up to CBM + 1 eV stay converged (the study's default, STATIC_CONVERGENCE)
     settings = {"convergence": {"density": 1e-3, "eigenstates": 4e-7, "bands": "CBM+1"}} if args.scf == "loose" else {}
     spec = {"study": "boundary", "name": "bench-boundary", "backend": "gpaw", "folder": str(out),
-            "backend_settings": settings, "relax": {"backend": args.relax, "fmax": 0.02},
+            "backend_settings": settings, "relax": parse_relax(args.relax, args.relax_fmax),
             "models": [parse_model(m) for m in args.models], "settings": [parse_setting(s) for s in args.settings]}
+    if spec["relax"]["backend"] == "gpaw":
+        spec["interface_fmax"] = spec["relax"]["fmax"]
     graph = plan_study(spec)
     t0 = time.perf_counter()
 

@@ -255,3 +255,27 @@ def test_each_bromide_class_has_its_own_reference_and_terminal_sites_use_the_api
     text = S.summary(list(rows.values()), check)["Br"]["statement"]
     assert text.startswith("V_Br is 0.15 eV lower at term terminal (+1.8 Å from the boundary, boundary) than at "
                            "the deepest perovskite apical site")
+
+
+def test_profile_curves_never_join_sites_measured_from_different_references(tmp_path):
+    sites = [dict(_site("eq_deep", "Br", 11.0, -10.10), **{"class": "equatorial"}),
+             dict(_site("eq_mid", "Br", 5.1, -10.05), **{"class": "equatorial"}),
+             dict(_site("ap_deep", "Br", 13.6, -10.20), **{"class": "apical"}),
+             dict(_site("term", "Br", -1.75, -10.35, region="boundary"), **{"class": "terminal"}),
+             dict(_site("cs_deep", "Cs", 13.6, -9.0), **{"class": "Cs"}),
+             dict(_site("cs_rp", "Cs", -7.7, -9.2, region="rp"), **{"class": "Cs"})]
+    rows = S.segregation_rows(sites)
+    eq_mid = next(r for r in rows if r["site"] == "eq_mid")
+    series = S.profile_series(rows + [dict(eq_mid, charge=1, **{"E_seg (eV)": 0.3})])
+    # one curve per (element, class, charge), points in distance order, values as in the rows
+    assert list(series) == [("Br", "apical", 0), ("Br", "equatorial", 0), ("Br", "equatorial", 1),
+                            ("Br", "terminal", 0), ("Cs", "Cs", 0)]
+    assert series[("Br", "equatorial", 0)] == [(5.1, pytest.approx(0.05)), (11.0, 0.0)]
+    assert series[("Br", "equatorial", 1)] == [(5.1, 0.3)]
+    assert series[("Br", "terminal", 0)] == [(-1.75, pytest.approx(-0.15))]
+    assert series[("Cs", "Cs", 0)] == [(-7.7, pytest.approx(-0.2)), (13.6, 0.0)]
+    assert S.series_label("Br", "terminal", 0) == "V$_{Br}$ (terminal vs apical)"
+    assert S.series_label("Br", "equatorial", 1) == "V$_{Br}$ (equatorial) q=+1"
+    assert S.series_label("Cs", "Cs", -1) == "V$_{Cs}$ q=-1"
+    files = S.plot_profile(rows, tmp_path / "profile", title="t", boundary_width=1.0)
+    assert Path(files["png"]).stat().st_size > 1000 and Path(files["pdf"]).is_file()

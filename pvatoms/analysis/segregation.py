@@ -155,22 +155,40 @@ def summary(rows: list[dict], interior: dict, tolerance: float = INTERIOR_TOLERA
     return out
 
 
+def profile_series(rows: list[dict]) -> dict:
+    """The profile's curves: ``{(element, class, charge): [(distance Å, E_seg eV), ...]}`` sorted by
+    distance, one per reference group and charge (sites of different classes are measured from
+    different references, so no curve joins them)."""
+    out: dict = {}
+    for r in rows:
+        key = (r["element"], r.get("class") or r["element"], r["charge"])
+        out.setdefault(key, []).append((r["distance (Å)"], r["E_seg (eV)"]))
+    return {k: sorted(v) for k, v in sorted(out.items())}
+
+
+def series_label(element: str, cls: str, charge: int) -> str:
+    """Legend text of one curve in mathtext: ``V_Br (equatorial) q=+1``; a class measured from
+    another's reference names it: ``V_Br (terminal vs apical)``."""
+    ref = f" vs {REFERENCE_CLASS[cls]}" if cls in REFERENCE_CLASS else ""
+    return (f"V$_{{{element}}}$" + (f" ({cls}{ref})" if cls != element else "")
+            + (f" q={charge:+d}" if charge else ""))
+
+
 def plot_profile(rows: list[dict], stem, title: str = "", boundary_width: float | None = None) -> dict:
-    """E_seg against signed distance, one series per element (and charge), the boundary at 0;
-    PNG + PDF (:func:`pvatoms.analysis.figures.save_figure`)."""
+    """E_seg against signed distance, one curve per element, site class and charge
+    (:func:`profile_series`), the boundary at 0; PNG + PDF
+    (:func:`pvatoms.analysis.figures.save_figure`)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from pvatoms.analysis.figures import save_figure
     fig, ax = plt.subplots(figsize=(5.2, 3.6))
-    markers = "osD^v<>"
-    series = sorted({(r["element"], r["charge"]) for r in rows})
-    for k, (el, q) in enumerate(series):
-        pts = sorted((r["distance (Å)"], r["E_seg (eV)"]) for r in rows if (r["element"], r["charge"]) == (el, q))
+    markers = "osD^v<>ph"
+    for k, ((el, cls, q), pts) in enumerate(profile_series(rows).items()):
         x, y = zip(*pts)
-        ax.plot(x, y, marker=markers[k % len(markers)], ls="-", lw=0.8, label=f"V$_{{{el}}}$"
-                + (f" q={q:+d}" if q else ""))
+        ax.plot(x, y, marker=markers[k % len(markers)], ls="-" if not q else "--", lw=0.8,
+                label=series_label(el, cls, q))
     ax.axvline(0.0, color="0.3", lw=0.8)
     if boundary_width:
         ax.axvspan(-boundary_width, boundary_width, color="0.9", zorder=0)
