@@ -137,6 +137,14 @@ def test_the_backend_uses_domains_above_the_memory_budget(sevennet0, monkeypatch
                       DomainCalculator)
     with pytest.raises(InputError, match="domains"):
         get_backend("sevennet", domains="sometimes")
+    # the user's own cut: a fixed grid, or a cap on the cluster size, reaches the calculator
+    fixed = get_backend("sevennet", device="cpu", domains="always", domain_grid=[2, 1, 3], domain_atoms=900)
+    calc = fixed.calculator(atoms=dot)
+    assert calc.counts == (2, 1, 3) and calc.max_domain_atoms == 900
+    for bad, match in (({"domain_grid": [2, 0, 1]}, r"domain_grid .*\[2, 0, 1\]"), ({"domain_grid": 2}, "three"),
+                       ({"domain_grid": [2.0, 1, 1]}, "positive integers"), ({"domain_atoms": 0}, "domain_atoms")):
+        with pytest.raises(InputError, match=match):
+            get_backend("sevennet", **bad)
     # a cell whose every domain, ghosts included, is beyond the budget: said plainly
     with pytest.raises(InputError, match="ghost shell"):
         choose_counts(cspbbr3(), 25.0, lambda n: n < 10)
@@ -150,10 +158,18 @@ def test_relaxing_a_capped_nanocrystal_goes_through_the_domain_calculator(tmp_pa
     domains (25 Å ghost shells) the forces are those of one call."""
     from pvatoms.jobs import relax
     dot = nanocrystal(1.8, ligand="methylammonium", coverage=1.0)
-    docs = {how: relax(dot, tmp_path / how, backend=get_backend("sevennet", device="cpu", domains=how),
+    grids = {"always": [2, 1, 1], "never": None}           # a fixed grid: a real cut even within the budget
+    docs = {how: relax(dot, tmp_path / how, backend=get_backend("sevennet", device="cpu", domains=how,
+                                                                domain_grid=grids[how]),
                        fmax=0.01, steps=2) for how in ("always", "never")}
     for doc in docs.values():
         assert doc["data"]["steps"] == 2 and doc["reason"].startswith("NotConverged")
+    # the document says how the structure was cut (no domains for the single call)
+    cut = docs["always"]["data"]["domains"]
+    # each half of the 3 nm wide dot lies within one 25 Å ghost shell of the other: both clusters are the dot
+    assert cut == {"domains": 2, "grid": [2, 1, 1], "receptive_field": pytest.approx(25.0), "atoms": 511,
+                   "largest_cluster": 511}
+    assert "domains" not in docs["never"]["data"]
     a, b = (np.asarray(docs[h]["structure"]["positions"]) for h in ("always", "never"))
     assert np.abs(a - b).max() < 1e-4
     assert np.abs(np.asarray(docs["always"]["forces"]) - np.asarray(docs["never"]["forces"])).max() < F_TOL

@@ -84,12 +84,22 @@ class MLIPBackend:
     dft = False
 
     def __init__(self, name: str = "sevennet", model: str | None = None, device: str | None = None,
-                 threads: int | None = None, domains: str = "auto"):
+                 threads: int | None = None, domains: str = "auto", domain_atoms: int | None = None,
+                 domain_grid=None):
         self.name = name
         # "auto": a SevenNet structure too large for one call's memory goes through the domain-
-        # decomposed calculator (pvatoms.calc.domains; same numbers); "never" / "always"
+        # decomposed calculator (pvatoms.calc.domains; same numbers); "never" / "always".
+        # domain_atoms: cut so that no cluster (owned atoms + ghost shell) holds more atoms than
+        # this, instead of the device's memory estimate; domain_grid: a fixed grid (n_a, n_b, n_c)
         check_choice("domains", domains, ("auto", "always", "never"))
         self.domains = domains
+        self.domain_atoms = None if domain_atoms is None else check_integer("domain_atoms", domain_atoms, 1, 10**9)
+        if domain_grid is not None:
+            if (not isinstance(domain_grid, (list, tuple)) or len(domain_grid) != 3
+                    or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in domain_grid)):
+                raise InputError(f"domain_grid must be three positive integers (n_a, n_b, n_c), got {domain_grid!r}")
+            domain_grid = tuple(domain_grid)
+        self.domain_grid = domain_grid
         if model is not None and not isinstance(model, (str, os.PathLike)):
             raise InputError(f"model must be a file name or model name, got {model!r}")
         model = str(model) if model is not None else None
@@ -143,7 +153,8 @@ class MLIPBackend:
             if self.domains != "never" and atoms is not None:
                 from pvatoms.calc.domains import DomainCalculator, needs_domains
                 if self.domains == "always" or needs_domains(atoms, model, self.device):
-                    return DomainCalculator(model, device=self.device)
+                    return DomainCalculator(model, device=self.device, max_domain_atoms=self.domain_atoms,
+                                            counts=self.domain_grid)
             return _sevennet_calculator(self.device, model=model, file_type="model_instance")
         if kind == "chgnet":
             from chgnet.model import CHGNetCalculator

@@ -86,6 +86,19 @@ def attach(atoms: Atoms, backend, folder: Path, charge: int = 0, symmetry: bool 
     return out
 
 
+def domain_report(calc) -> dict | None:
+    """How a domain-decomposed calculator (:class:`pvatoms.calc.domains.DomainCalculator`) cut the
+    structure at its last call (domains, grid, receptive field Å, atoms, largest cluster); None for
+    any other calculator."""
+    from pvatoms.calc.domains import DomainCalculator
+    if isinstance(calc, DomainCalculator) and calc.report:
+        r = calc.report
+        return {"domains": int(r["domains"]), "grid": [int(c) for c in r["grid"]],
+                "receptive_field": float(r["receptive_field"]), "atoms": int(r["atoms"]),
+                "largest_cluster": int(r["largest_cluster"])}
+    return None
+
+
 def fill_static(doc: dict, atoms: Atoms, backend, folder: Path | None = None) -> None:
     """Energy (eV), forces (eV/Å), stress (eV/Å^3, Voigt) and, for DFT, band edges of ``atoms``
     (which carries its calculator) into the result document. For GPAW also the electron count,
@@ -97,6 +110,9 @@ def fill_static(doc: dict, atoms: Atoms, backend, folder: Path | None = None) ->
     doc["forces"] = np.asarray(atoms.get_forces()).tolist()
     doc["stress"] = _stress(atoms)
     doc["structure"] = atoms_to_dict(atoms)
+    decomposed = domain_report(atoms.calc)
+    if decomposed:
+        doc["data"]["domains"] = decomposed
     if backend.dft and backend.name == "gpaw":
         from pvatoms.calc.gpaw_calc import band_edges, electrostatic_potential
         from pvatoms.io import write_potential
