@@ -13,7 +13,7 @@ PBE statics with the same k spacing for the interface and both bulks, the potent
 band edges, region DOS and the band-edge fractions; the scan computes every model at the first
 setting and every setting on the first model. Steps run one after the other in this process;
 finished steps are reused when the script is run again with the same ``--out``. ``--relax
-gpaw:ECUT`` relaxes every structure by GPAW PBE (at the first setting's k spacing, cut-off ECUT)
+gpaw:ECUT`` relaxes every structure by GPAW PBE (k spacing: ``boundary.relax_spacing``, cut-off ECUT)
 after a SevenNet-0 pre-relaxation, so the statics see PBE geometries; comparing it with an MLIP
 leg of the same model and setting measures what the geometry source does to the offsets.
 

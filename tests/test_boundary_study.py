@@ -10,6 +10,7 @@ from ase import Atoms
 
 from pvatoms.errors import InputError
 from pvatoms.studies import plan_study, study_from_dict
+from pvatoms.studies.boundary import relax_spacing
 
 BASE = {"study": "boundary", "name": "b", "backend": "gpaw", "backend_settings": {"ecut": 300}}
 
@@ -88,6 +89,21 @@ def test_dft_relaxations_start_from_mlip_ones_and_feed_the_statics():
     node = next(a for a in g.analyses if a.label == "rp1-pv3-structure")      # built from the DFT bulks
     assert node.roles == {"perovskite_bulk": ["pv-bulk-relax"], "rp_bulk": ["rp-bulk-relax"]}
     assert any("sevennet first, then by gpaw" in n for n in g.notes)
+    # relaxations need converged forces and stresses: never the statics' Γ-only mesh. The spacing is
+    # 1 / (2π · 3 k-points per Å⁻¹) = 0.0531 Å⁻¹, finer than the Γ setting's; meshes counted by hand from
+    # the cells (n = ceil(1 / (a · 0.0531)) along each orthogonal axis)
+    from pvatoms.schema import atoms_from_dict
+    assert relax_spacing(study_from_dict(spec(relax={"backend": "gpaw"}, models=[{"rp_layers": 1, "perovskite_layers": 3}],
+                                              settings=[{"kpts_in_plane": [1, 1]}]))) == pytest.approx(1 / (6 * np.pi))
+    rp = atoms_from_dict(steps["rp-bulk-relax-prerelax"].inputs["structure"].structure)
+    expect = [max(1, int(np.ceil(6 * np.pi / L - 0.05))) for L in rp.cell.lengths()]
+    assert steps["rp-bulk-relax"].backend_settings["kpts"] == expect == [3, 3, 1]
+    assert steps["rp1-pv3-static-k1x1-300eV"].backend_settings["kpts"][:2] == [1, 1]        # the statics keep Γ
+    assert any("k spacing of 0.0531" in n and "Γ-only cell relaxation" in n for n in g.notes)
+    # a finer setting sets the spacing: 4x4 in-plane on the 1x1 interface cell
+    fine = study_from_dict(spec(relax={"backend": "gpaw"}, models=[{"rp_layers": 1, "perovskite_layers": 3}],
+                                settings=[{"kpts_in_plane": [1, 1]}, {"kpts_in_plane": [4, 4]}]))
+    assert relax_spacing(fine) < 1 / (6 * np.pi)
     none = plan_study(spec(relax={"backend": "gpaw"}, prerelax=None, models=[{"rp_layers": 1, "perovskite_layers": 1}]))
     assert not any(s.label.endswith("-prerelax") for s in none.steps)
     mlip = plan_study(spec(relax={"backend": "chgnet"}, models=[{"rp_layers": 1, "perovskite_layers": 1}]))
