@@ -100,6 +100,9 @@ def test_dft_relaxations_start_from_mlip_ones_and_feed_the_statics():
     assert steps["rp-bulk-relax"].backend_settings["kpts"] == expect == [3, 3, 1]
     assert steps["rp1-pv3-static-k1x1-300eV"].backend_settings["kpts"][:2] == [1, 1]        # the statics keep Γ
     assert any("k spacing of 0.0531" in n and "Γ-only cell relaxation" in n for n in g.notes)
+    assert any("cell relaxations at 250 eV, below 400 eV" in n for n in g.notes)
+    assert not any("Pulay" in n for n in plan_study(spec(relax={"backend": "gpaw", "backend_settings": {"ecut": 450}},
+                                                         models=[{"rp_layers": 1, "perovskite_layers": 1}])).notes)
     # a finer setting sets the spacing: 4x4 in-plane on the 1x1 interface cell
     fine = study_from_dict(spec(relax={"backend": "gpaw"}, models=[{"rp_layers": 1, "perovskite_layers": 3}],
                                 settings=[{"kpts_in_plane": [1, 1]}, {"kpts_in_plane": [4, 4]}]))

@@ -215,6 +215,9 @@ def plan(study: BoundaryStudy) -> StudyGraph:
         notes.append(f"DFT relaxations at a k spacing of {dk_relax:.4f} Å⁻¹ (the finest setting's, never coarser "
                      f"than {RELAX_KPOINT_DENSITY:g} k-points per Å⁻¹): a Γ-only cell relaxation of these 8 Å "
                      "cells is off by ~1 GPa")
+    if rbackend == "gpaw" and float(rsettings.get("ecut", 400.0)) < RELAX_STRESS_ECUT:
+        notes.append(f"cell relaxations at {float(rsettings['ecut']):g} eV, below {RELAX_STRESS_ECUT:g} eV: expect a "
+                     "Pulay stress of a few tenths of a GPa (about 0.5 % in lattice length for a bulk modulus near 15-20 GPa)")
 
     def relax_settings(atoms):
         out = dict(rsettings)
@@ -321,8 +324,12 @@ def _interface_probe(study, m) -> Atoms:
 #: the coarsest k-point density (k-points per Å⁻¹, ASE's convention) of a DFT relaxation in the
 #: study: the GPAW default. Measured on the SevenNet-0-relaxed 28-atom RP bulk (8.1 x 8.5 x 18.9 Å,
 #: PBE 200 eV): the stress (xx, yy, zz) is (-1.02, +0.83, -0.90) GPa at Γ only and (+0.33, +0.62,
-#: +0.58) GPa with 2x2x1, so a relaxation at the statics' Γ mesh moved b by +5.7 % and c by -4.8 %.
+#: +0.58) GPa with 2x2x1 and (+0.38, +0.64, +0.64) GPa with 3x3x1 (this density), so a relaxation at
+#: the statics' Γ mesh moved b by +5.7 % and c by -4.8 %.
 RELAX_KPOINT_DENSITY = 3.0
+#: below this cut-off (eV) a GPAW cell relaxation carries a Pulay stress of a few tenths of a GPa:
+#: the same RP bulk at Γ moved by (-0.24, -0.29, -0.26) GPa from 200 to 400 eV
+RELAX_STRESS_ECUT = 400.0
 
 
 def relax_spacing(study: BoundaryStudy) -> float:
