@@ -485,7 +485,10 @@ def test_neb_barriers_with_endpoints_of_different_energy(tmp_path):
                           endpoints=(CDTE_BULK, CDTE_VCD))
     shutil.copyfile(CDTE_BULK / "OUTCAR.gz", neb / "01" / "OUTCAR.gz")
     shutil.copyfile(CDTE_VCD / "OUTCAR.gz", neb / "02" / "OUTCAR.gz")
-    d = backend.parse("neb", neb)["data"]
+    out = backend.parse("neb", neb)
+    d = out["data"]
+    # the document's energy and structure are the saddle image's (image 02, the higher V_Cd OUTCAR)
+    assert out["energy"] == pytest.approx(e_def, abs=1e-8) and out["structure"] == out["images"][2]["structure"]
     assert d["energies"] == pytest.approx([e_bulk, e_bulk, e_def, e_def], abs=1e-8)
     assert d["barrier_forward"] == pytest.approx(e_def - e_bulk, abs=1e-8)
     assert d["barrier_backward"] == pytest.approx(0.0, abs=1e-8)

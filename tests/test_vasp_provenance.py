@@ -137,3 +137,54 @@ def test_neb_images_must_hold_the_endpoints_atoms(tmp_path):
     other.positions[:] += np.array([0.0, 0.0, 2.0])
     with pytest.raises(InputError, match="other positions"):
         backend.parse("neb", neb, expected=(other, images[-1]))
+
+
+def _vasprun_text(folder: Path) -> str:
+    import gzip
+    return gzip.open(folder / "vasprun.xml.gz", "rt").read()
+
+
+def test_a_run_without_stress_parses_with_no_stress(tmp_path):
+    """ISIF = 0 runs write no stress: the same real vasprun with its stress block removed parses,
+    with stress None and the energy unchanged."""
+    import re
+    folder = _copy(BULK, tmp_path / "bulk")
+    text = _vasprun_text(folder)
+    stripped = re.sub(r'\s*<varray name="stress" >.*?</varray>', "", text, flags=re.S)
+    assert text.count('<varray name="stress"') == 1 and '<varray name="stress"' not in stripped
+    (folder / "vasprun.xml.gz").unlink()
+    (folder / "vasprun.xml").write_text(stripped)
+    doc = parse_run(folder)
+    assert doc["stress"] is None and doc["energy"] == pytest.approx(-191.43077479, abs=1e-8)
+
+
+def test_a_truncated_vasprun_is_refused_naming_the_file_and_the_parser_error(tmp_path):
+    from pymatgen.io.vasp import Vasprun
+
+    from pvatoms.calc.vasp_parse import VaspOutputError, read_vasprun
+    folder = _copy(BULK, tmp_path / "bulk")
+    text = _vasprun_text(folder)
+    (folder / "vasprun.xml.gz").unlink()
+    (folder / "vasprun.xml").write_text(text[: len(text) // 2])
+    with pytest.raises(Exception) as raw:                 # what pymatgen itself raises on this file
+        Vasprun(str(folder / "vasprun.xml"))
+    with pytest.raises(VaspOutputError) as ours:
+        read_vasprun(folder)
+    message = str(ours.value)
+    assert str(folder / "vasprun.xml") in message and f"{type(raw.value).__name__}: " in message
+
+
+def test_the_functional_of_an_unset_gga_comes_from_the_potcars():
+    """GGA unset (``--``): VASP takes the functional of the POTCARs. The real HSE06 run read with
+    its own PAW_PBE titles is HSE06; the same parameters with LDA POTCAR titles (no "PBE") name an
+    LDA-based hybrid; no titles given, PBE."""
+    from pymatgen.io.vasp import Vasprun
+
+    from pvatoms.calc.vasp_parse import run_settings
+    run = Vasprun(str(BULK / "vasprun.xml.gz"), parse_dos=False, parse_eigen=False, parse_potcar_file=False)
+    assert run.parameters.get("GGA") == "Pe"           # as the real run wrote it
+    run.parameters["GGA"] = "--"
+    assert any("PBE" in s for s in run.potcar_symbols) and run_settings(run)["functional"] == "HSE06"
+    run.potcar_symbols = ["PAW Cd 06Sep2000", "PAW Te 08Apr2002"]
+    assert run_settings(run)["functional"] == "hybrid LDA (AEXX=0.25, HFSCREEN=0.208)"
+    assert run_functional({"GGA": "--"}, ["PAW Cd 06Sep2000"]) == "LDA" and run_functional({"GGA": "--"}) == "PBE"
