@@ -88,7 +88,8 @@ TARGETS = {
                                T + "test_vasp.py::test_neb_barriers_with_endpoints_of_different_energy"],
                               functions=("neb_data",)),
     # the result assembly of the jobs
-    "jobs.common": Target("pvatoms/jobs/common.py", [T + "test_jobs_mlip.py", T + "test_jobs_vasp.py"],
+    "jobs.common": Target("pvatoms/jobs/common.py", [T + "test_jobs_common.py", T + "test_jobs_mlip.py",
+                                                      T + "test_jobs_vasp.py"],
                           functions=("fill_static", "_stress", "max_force", "attach"), isolation="forkserver"),
     "build.defects": Target("pvatoms/build/defects.py", [T + "test_build_defects.py"]),
     "build.stacking": Target("pvatoms/build/stacking.py", [T + "test_build_rp_interface.py"]),
