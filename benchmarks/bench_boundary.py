@@ -81,12 +81,20 @@ def main(argv=None) -> int:
                     help="force criterion of the relaxations, eV/Å (default 0.02 for an MLIP, 0.05 for gpaw)")
     ap.add_argument("--scf", choices=("loose", "default"), default="loose",
                     help="loose: GPAW density 1e-3, eigenstates 4e-7 (total energies to ~1 meV)")
+    ap.add_argument("--eigensolver", default=None, choices=("davidson", "rmm-diis", "ppcg"),
+                    help="GPAW eigensolver of the statics (default GPAW's, PPCG); not part of a result's identity")
+    ap.add_argument("--mixer", default=None, type=json.loads,
+                    help='GPAW density mixer of the statics as JSON, e.g. \'{"name": "pulay", "beta": 0.05}\'')
     args = ap.parse_args(argv)
     from pvatoms.schema import read_result
     from pvatoms.studies import plan_study, run_local
     out = Path(args.out).resolve()
     # the bands up to CBM + 1 eV stay converged (the study's default, STATIC_CONVERGENCE)
     settings = {"convergence": {"density": 1e-3, "eigenstates": 4e-7, "bands": "CBM+1"}} if args.scf == "loose" else {}
+    if args.eigensolver:
+        settings["eigensolver"] = args.eigensolver
+    if args.mixer:
+        settings["mixer"] = args.mixer
     spec = {"study": "boundary", "name": "bench-boundary", "backend": "gpaw", "folder": str(out),
             "backend_settings": settings, "relax": parse_relax(args.relax, args.relax_fmax),
             "models": [parse_model(m) for m in args.models], "settings": [parse_setting(s) for s in args.settings]}

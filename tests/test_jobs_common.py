@@ -70,3 +70,29 @@ def test_no_empty_band_leaves_the_band_edges_out_with_the_reason(tmp_path):
     doc = _document()
     fill_static(doc, li, get_backend("gpaw", ecut=200, kpts=[2, 2, 2]), None)
     assert doc["data"]["nelect"] == 2.0 and doc["data"]["spin"] == {"polarised": False, "magnetic_moment": 0.0}
+
+
+def test_eigensolver_and_mixer_reach_gpaw_and_leave_the_result_identity_alone(tmp_path):
+    """Both change the path to the SCF solution, not the solution: GPAW's log names the ones given,
+    the backend info records them, and the settings that identify a result are those without them."""
+    from pvatoms.errors import InputError
+    from pvatoms.jobs.runner import _hash_backend
+    plain = get_backend("gpaw", ecut=200, kpts=[1, 1, 1])
+    tuned = get_backend("gpaw", ecut=200, kpts=[1, 1, 1], eigensolver="davidson",
+                        mixer={"name": "pulay", "beta": 0.05, "nmaxold": 5, "weight": 50})
+    atoms = attach(_hydrogen(), tuned, tmp_path / "tuned")
+    energy = atoms.get_potential_energy()
+    text = (tmp_path / "tuned" / "gpaw.txt").read_text()
+    assert "Davidson" in text.split("eigensolver:")[1][:40] and "Pulay" in text.split("density mixing:")[1][:40]
+    reference = attach(_hydrogen(), plain, tmp_path / "plain").get_potential_energy()
+    assert energy == pytest.approx(reference, abs=2e-3)          # the same solution, to SCF tolerance
+    info = tuned.info()
+    assert info["eigensolver"] == "davidson" and info["mixer"] == {"name": "pulay", "beta": 0.05, "nmaxold": 5,
+                                                                   "weight": 50.0}
+    assert _hash_backend(info) == _hash_backend(plain.info())
+    for bad, match in (({"eigensolver": "lanczos"}, "eigensolver.*lanczos"), ({"mixer": 0.05}, "mixer must be a dict"),
+                       ({"mixer": {"name": "broyden"}}, "broyden"), ({"mixer": {"name": "pulay", "alpha": 1}}, "alpha"),
+                       ({"mixer": {"name": "pulay", "beta": -1}}, "beta"), ({"mixer": {"name": "pulay", "nmaxold": 2.5}},
+                                                                            "nmaxold")):
+        with pytest.raises(InputError, match=match):
+            get_backend("gpaw", **bad)

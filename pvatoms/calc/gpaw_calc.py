@@ -27,7 +27,7 @@ from ase import Atoms
 
 from pvatoms import geometry
 from pvatoms.calc import check_spin, spin_polarised
-from pvatoms.errors import InputError
+from pvatoms.errors import InputError, check_choice
 from pvatoms.io import check_integer, check_integers, check_number
 
 #: Default k-point density, k-points per Å^-1 (ASE convention: n_i = ceil(2π |b_i| · density),
@@ -35,6 +35,9 @@ from pvatoms.io import check_integer, check_integers, check_number
 #: PBE Pnma cell (8.45 x 11.88 x 8.10 Å); pass ``kpts=(2, 2, 2)`` to get the cheaper 2x2x2
 #: (115 s, gap 1.91 eV at Γ on 2 cores).
 DEFAULT_KPOINT_DENSITY = 3.0
+
+#: GPAW's plane-wave eigensolvers by name
+EIGENSOLVERS = ("davidson", "rmm-diis", "ppcg")
 
 #: Tolerance (eV) for calling a gap direct: the smallest vertical gap equals the gap.
 DIRECT_TOL = 1e-3
@@ -73,6 +76,14 @@ class GPAWBackend:
     mode : 'pw' (plane waves; the only mode this backend is tested with).
     txt : name of the GPAW text log, written into the job folder.
     nbands : number of bands; None keeps GPAW's default (enough empty bands for the CBM).
+    eigensolver : ``davidson``, ``rmm-diis`` or ``ppcg``; None keeps GPAW's default (PPCG in 26.7).
+    mixer : density mixer, e.g. ``{"name": "pulay", "beta": 0.05, "nmaxold": 5, "weight": 50}``
+        (names ``pulay``, ``msr1``; numbers as GPAW takes them); None keeps GPAW's default (MSR1 in
+        26.7). Long cells may need a gentler mixer: the 120-atom rp4-pv6 boundary model (78 Å along
+        the stacking axis, Γ, 200 eV) diverged from the second SCF iteration with the defaults, with
+        PPCG and with Davidson.
+        The eigensolver and the mixer change the path to the SCF solution, not the solution: they
+        are recorded in the backend info but not among the ``settings`` that identify a result.
     """
 
     name = "gpaw"
@@ -81,7 +92,8 @@ class GPAWBackend:
     def __init__(self, ecut: float = 400.0, xc: str = "PBE",
                  kpoint_density: float = DEFAULT_KPOINT_DENSITY, kpts=None, spin="auto",
                  maxiter: int = 333, convergence: dict | None = None, mode: str = "pw",
-                 txt: str | None = "gpaw.txt", nbands: int | None = None):
+                 txt: str | None = "gpaw.txt", nbands: int | None = None, eigensolver: str | None = None,
+                 mixer: dict | None = None):
         if mode != "pw":
             raise InputError(f"GPAW mode {mode!r} is not supported; valid choices: pw")
         # every number is checked here: a NaN cut-off would make GPAW loop for ever
@@ -114,6 +126,10 @@ class GPAWBackend:
         self.mode = mode
         self.txt = txt
         self.nbands = nbands
+        if eigensolver is not None:
+            check_choice("eigensolver", eigensolver, EIGENSOLVERS)
+        self.eigensolver = eigensolver
+        self.mixer = _check_mixer(mixer)
 
     def mesh(self, atoms: Atoms | None = None) -> tuple | None:
         """The k-mesh used for ``atoms``: explicit ``kpts``, else sized from the cell; None when
@@ -155,6 +171,10 @@ class GPAWBackend:
             params["convergence"] = self.convergence
         if self.nbands is not None:
             params["nbands"] = self.nbands
+        if self.eigensolver is not None:
+            params["eigensolver"] = self.eigensolver
+        if self.mixer is not None:
+            params["mixer"] = dict(self.mixer)
         return GPAW(**params)
 
     def model(self) -> str:
@@ -167,7 +187,32 @@ class GPAWBackend:
                 "settings": {"ecut": self.ecut, "xc": self.xc, "kpts": self.kpts,
                              "kpoint_density": self.kpoint_density, "gamma_centred": True,
                              "spin": self.spin, "mode": self.mode, "maxiter": self.maxiter,
-                             "convergence": self.convergence, "nbands": self.nbands}}
+                             "convergence": self.convergence, "nbands": self.nbands},
+                **({"eigensolver": self.eigensolver} if self.eigensolver else {}),
+                **({"mixer": dict(self.mixer)} if self.mixer else {})}
+
+
+#: GPAW density mixers by name, and the numbers each takes
+MIXERS = {"pulay": ("beta", "nmaxold", "weight"), "msr1": ("beta", "nmaxold", "weight")}
+
+
+def _check_mixer(mixer) -> dict | None:
+    """A mixer dict GPAW accepts: a known ``name`` and positive numbers (``nmaxold`` an integer)."""
+    if mixer is None:
+        return None
+    if not isinstance(mixer, dict) or "name" not in mixer:
+        raise InputError(f"mixer must be a dict with a name ({', '.join(MIXERS)}), e.g. "
+                         f"{{'name': 'pulay', 'beta': 0.05}}, got {mixer!r}")
+    check_choice("mixer name", mixer["name"], tuple(MIXERS))
+    out = {"name": mixer["name"]}
+    for key, value in mixer.items():
+        if key == "name":
+            continue
+        if key not in MIXERS[mixer["name"]]:
+            raise InputError(f"mixer {mixer['name']!r} takes {', '.join(MIXERS[mixer['name']])}, not {key!r}")
+        out[key] = (check_integer(f"mixer {key}", value, 1, 100) if key == "nmaxold"
+                    else float(check_number(f"mixer {key}", value, 0, 1000, low_open=True)))
+    return out
 
 
 def _eigenvalues_and_fillings(calc):
