@@ -159,3 +159,29 @@ def test_defect_records_provenance_and_bookkeeping(pnma):
     same = [Defect(n, "vacancy", None, "Br", None, "a", 1, [0, 0, 0], "bulk", None, [0]) for n in "aaba"]
     _unique_names(same)
     assert [d.name for d in same] == ["a_1", "a_2", "b", "a_3"]
+
+
+def test_interstitials_near_a_boundary_carry_their_distance_to_the_nearest_plane():
+    """Interstitials in the 28-atom rp1-pv1 model: each one's distance to the nearest boundary plane,
+    counted here with explicit periodic images of the planes (p + m·period, m = -1, 0, 1) along the
+    stacking normal, is the defect's ``boundary_distance`` and the added atom's array value. The
+    eight largest voids lie 0 to 2.6 Å from a plane; a 1 Å limit skips the three beyond it and keeps
+    the other five."""
+    host = rp_interface(rp_n=1, rp_layers=1, perovskite_layers=1)
+    normal = np.asarray(host.info["stacking_normal"], float)
+    period = float(np.asarray(host.cell)[2] @ normal)
+
+    def by_hand(pos):
+        h = float(np.asarray(pos) @ normal)
+        return min(abs(h - (p + m * period)) for p in host.info["boundary_planes"] for m in (-1, 0, 1))
+
+    every = point_defects(host, interstitials=["Br"], max_interstitial_sites=8)
+    near = point_defects(host, interstitials=["Br"], max_interstitial_sites=8, max_distance_from_boundary=1.0)
+    for d in near + every:
+        assert d.boundary_distance == pytest.approx(by_hand(d.position), abs=1e-4)
+        assert d.atoms.arrays["boundary_distance"][d.added[0]] == pytest.approx(d.boundary_distance, abs=1e-4)
+    assert max(by_hand(d.position) for d in every) == pytest.approx(2.5741, abs=1e-3)
+    far = {d.name for d in every if by_hand(d.position) > 1.0}
+    kept = {d.name for d in every} - far
+    assert len(far) == 3 and kept <= {d.name for d in near} and not far & {d.name for d in near}
+    assert max(d.boundary_distance for d in near) <= 1.0
