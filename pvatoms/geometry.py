@@ -4,8 +4,8 @@ overlap checks and the nearest atom of every grid point.
 Lengths are in Å, k-point densities in k-points per Å^-1 (ASE's convention).
 
 >>> from ase.build import bulk
->>> kpoint_mesh(bulk("Cu", cubic=True), 3.0)
-(8, 8, 8)
+>>> kpoint_mesh(bulk("Cu", cubic=True), 3.0)      # a = 3.61 Å: ceil(2π · 3.0 / 3.61) = 6
+(6, 6, 6)
 """
 
 from __future__ import annotations
@@ -29,6 +29,19 @@ def minimum_image(vectors, cell, pbc=True) -> tuple[np.ndarray, np.ndarray]:
         return v.copy(), np.linalg.norm(v, axis=-1)
     mic, lengths = find_mic(flat, np.asarray(cell, dtype=float), pbc)
     return mic.reshape(v.shape), np.asarray(lengths).reshape(v.shape[:-1])
+
+
+def plane_distance(heights, planes, period: float) -> np.ndarray:
+    """Distance (Å) from each height (along a stacking normal, Å) to the nearest of the periodic
+    ``planes`` (heights of planes repeated every ``period`` Å): min over planes of the shortest
+    periodic separation. Same shape as ``heights``.
+
+    >>> plane_distance([0.5, 9.5, 5.0], [0.0], 10.0).tolist()
+    [0.5, 0.5, 5.0]
+    """
+    h = np.asarray(heights, dtype=float)[..., None]
+    d = np.abs((h - np.asarray(planes, dtype=float) + period / 2) % period - period / 2)
+    return d.min(axis=-1)
 
 
 def minimum_image_fractional(dfrac) -> np.ndarray:

@@ -24,7 +24,7 @@ from scipy.spatial import Voronoi, cKDTree
 from pvatoms.build.common import (make_supercell, regions_of, set_provenance,
                                   supercell_for_min_length, symmetry_dataset)
 from pvatoms.errors import InputError, check_choice
-from pvatoms.geometry import minimum_image
+from pvatoms.geometry import minimum_image, plane_distance
 
 #: Formal oxidation states used to suggest charge states.
 OXIDATION_STATES = {"Cs": 1, "Rb": 1, "K": 1, "Na": 1, "Pb": 2, "Sn": 2, "Br": -1, "Cl": -1, "I": -1,
@@ -248,7 +248,7 @@ class _Context:
         n = np.asarray(self.normal)
         period = float(self.sc.cell[2] @ n)
         h = float(pos @ n)
-        return round(min(abs((h - p + period / 2) % period - period / 2) for p in self.planes), 4)
+        return round(float(plane_distance(h, self.planes, period)), 4)
 
     # -- defect kinds ------------------------------------------------------------------------
     def vacancies(self, el):

@@ -21,6 +21,7 @@ from pvatoms.build.common import check_framework_distances, make_supercell, set_
 from pvatoms.build.rp import RP_N, _check_octahedra
 from pvatoms.build.stacking import ROCKSALT_GAP, Block, pnma_framework, stack_blocks
 from pvatoms.errors import InputError, check_choice, check_positive_int
+from pvatoms.geometry import plane_distance
 from pvatoms.reference import PNMA_CIF
 
 STRAIN_ON = ("rp", "perovskite", "shared")
@@ -119,7 +120,7 @@ def _perovskite_span(atoms: Atoms, planes, period: float) -> float:
     h = atoms.positions[atoms.arrays["block"] == 0] @ n
     p0, p1 = planes
     mid = (p0 + ((p1 - p0) % period) / 2) % period       # midpoint going up from p0 to p1
-    d = np.abs((h - mid + period / 2) % period - period / 2)
+    d = plane_distance(h, [mid], period)
     span = (p1 - p0) % period
     # block 0 (perovskite) is centred on one of the two midpoints
     return float(span if np.median(d) < span / 2 else period - span)
@@ -232,9 +233,7 @@ def rp_interface_pb(radius: float = 3.6, contact: float = 3.1, supercell=(2, 2),
     cl = Atoms("Pb" * len(cluster), positions=cluster, cell=cell, pbc=True)
     cl.arrays["block"] = np.full(len(cl), -1, dtype=host.arrays["block"].dtype)
     cl.arrays["region"] = np.full(len(cl), "cluster", dtype="<U16")
-    hd = np.abs(((cluster @ n)[:, None] - np.asarray(info["boundary_planes"])[None, :]
-                 + info["period_along_normal"] / 2) % info["period_along_normal"] - info["period_along_normal"] / 2)
-    cl.arrays["boundary_distance"] = hd.min(axis=1)
+    cl.arrays["boundary_distance"] = plane_distance(cluster @ n, info["boundary_planes"], info["period_along_normal"])
     out.arrays["region"] = out.arrays["region"].astype("<U16")
     out = out + cl
     out.info = dict(host.info)

@@ -24,6 +24,7 @@ from ase.build import make_supercell as ase_make_supercell
 
 from pvatoms.build.common import set_regions, sort_species
 from pvatoms.errors import InputError
+from pvatoms.geometry import plane_distance
 
 #: Spacing (Å) between the two CsBr planes of the rock-salt double layer between RP blocks. A
 #: rock-salt Cs-Br contact is ~3.5 Å (half the lattice constant of NaCl-type CsBr, 7.0 Å); the
@@ -216,7 +217,7 @@ def stack_blocks(fw: Framework, blocks: list[Block], gap: float = ROCKSALT_GAP,
             planes.append(h_ref + top_heights[ib] + gap / 2)
     if planes:
         h = out.positions @ n_hat
-        d = np.min([np.abs((h - p + period_h / 2) % period_h - period_h / 2) for p in planes], axis=0)
+        d = plane_distance(h, planes, period_h)
         out.arrays["boundary_distance"] = d
         regions = np.where(d <= boundary_width, "boundary", regions)
         out.info["boundary_planes"] = [float(p % period_h) for p in planes]
