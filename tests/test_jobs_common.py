@@ -34,6 +34,8 @@ def test_a_gpaw_static_document_has_the_band_edges_electrons_spin_and_potential(
     edges = doc["band_edges"]
     assert edges["vbm"] == pytest.approx(up[0], abs=1e-9) and edges["cbm"] == pytest.approx(up[1], abs=1e-9)
     assert edges["gap"] == pytest.approx(up[1] - up[0], abs=1e-9) and edges["occupied_bands"] == [1, 0]
+    # per spin: the majority channel's own edges; the empty minority channel has no valence band
+    assert edges["spin_edges"] == [[pytest.approx(up[0]), pytest.approx(up[1])], [-np.inf, pytest.approx(down[0])]]
     assert doc["data"]["nelect"] == 1.0
     assert doc["data"]["spin"] == {"polarised": True, "magnetic_moment": pytest.approx(1.0, abs=1e-6)}
     assert doc["energy"] == pytest.approx(atoms.get_potential_energy()) and doc["energy_per_atom"] == doc["energy"]
