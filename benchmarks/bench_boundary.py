@@ -81,7 +81,8 @@ def main(argv=None) -> int:
                     help="force criterion of the relaxations, eV/Å (default 0.02 for an MLIP, 0.05 for gpaw)")
     ap.add_argument("--scf", choices=("loose", "default"), default="loose",
                     help="loose: GPAW density 1e-3, eigenstates 4e-7 (total energies to ~1 meV)")
-    ap.add_argument("--eigensolver", default=None, choices=("davidson", "rmm-diis", "ppcg"),
+    from pvatoms.calc.gpaw_calc import EIGENSOLVERS
+    ap.add_argument("--eigensolver", default=None, choices=EIGENSOLVERS,
                     help="GPAW eigensolver of the statics (default GPAW's, PPCG); not part of a result's identity")
     ap.add_argument("--mixer", default=None, type=json.loads,
                     help='GPAW density mixer of the statics as JSON, e.g. \'{"name": "pulay", "beta": 0.05}\'')

@@ -6,9 +6,9 @@ the same relaxation with one model call per step (the reference), in the same ru
 
 Both legs are the ``relax`` job (positions, BFGS, ``--fmax``) of the same dot (CsPbBr3 core,
 ``--ligand`` on ``--coverage`` of the A sites, non-periodic) with backend setting ``domains``
-``always`` (cut into domains with ghost shells of the receptive field, 25 Å for SevenNet-0) and
-``never`` (``--grid`` / ``--domain-atoms``: the backend settings ``domain_grid`` /
-``domain_atoms``, a cut the user fixes). Printed and written to ``OUT/bench_domains.json``: atoms, steps, wall time, time per
+``always`` (cut into domains with ghost shells of the receptive field, 25 Å for SevenNet-0; the
+cut fixed by ``--grid`` / ``--domain-atoms``, the backend settings ``domain_grid`` /
+``domain_atoms``) and ``never``. Printed and written to ``OUT/bench_domains.json``: atoms, steps, wall time, time per
 step and its ratio to the reference, the domain grid and the largest cluster, and how far the two
 relaxed dots are apart (energy per atom, largest position and final-force difference). The
 decomposition is exact, so the two legs follow one path until round-off (~1e-5 eV/Å) sends

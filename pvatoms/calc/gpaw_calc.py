@@ -211,7 +211,7 @@ def _check_mixer(mixer) -> dict | None:
         if key not in MIXERS[mixer["name"]]:
             raise InputError(f"mixer {mixer['name']!r} takes {', '.join(MIXERS[mixer['name']])}, not {key!r}")
         out[key] = (check_integer(f"mixer {key}", value, 1, 100) if key == "nmaxold"
-                    else float(check_number(f"mixer {key}", value, 0, 1000, low_open=True)))
+                    else check_number(f"mixer {key}", value, 0, 1000, low_open=True))
     return out
 
 
