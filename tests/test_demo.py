@@ -29,10 +29,18 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _ctrl_c_as_in_a_terminal():
+    """In the child before exec: SIGINT back to its default. A suite started in the background
+    (``./run.sh test &``) inherits SIGINT ignored, as the shell sets it for background jobs; the demo
+    would then not see the Ctrl-C that this test sends."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_quick_demo_interrupt_resume_and_rerun(tmp_path):
     run = tmp_path / "run"
     proc = subprocess.Popen(PVATOMS + ["demo", "--quick", "-o", str(run)], cwd=tmp_path,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            preexec_fn=_ctrl_c_as_in_a_terminal)
     store = run / "store"
 
     def completed():
