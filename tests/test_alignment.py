@@ -315,7 +315,7 @@ def test_boundary_case_analysis_on_gpaw_results(cubic_gpaw, tmp_path):
     'interface'): SOC edges recorded in the bulk results, PBE and PBE+SOC alignment, band-edge
     fractions and region DOS from the interface's wave functions, one table row."""
     from pvatoms.schema import read_result
-    from pvatoms.studies.boundary import analyse_cases
+    from pvatoms.studies.boundary_analysis import analyse_cases
     r = cubic_gpaw
     by = {k: {"label": k, "folder": str(r[k]), "status": "completed"} for k in ("pair", "bulk", "bulk-strained")}
     case = {"case": "pair@k1", "model": "pair", "setting": "k1", "rp_layers": 2, "perovskite_layers": 2,

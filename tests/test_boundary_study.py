@@ -23,7 +23,8 @@ def test_spec_defaults_and_refusals():
     s = study_from_dict(spec())
     assert (s.rp_n, s.axis, s.strain_on, s.convergence, s.soc, s.pdos) == (1, "b", "rp", "scan", True, True)
     assert [m.label for m in s.models] == ["rp2-pv4"] and [x.label for x in s.settings] == ["k2x2-300eV"]
-    assert s.relax.cell is True
+    assert s.relax.cell is True and s.relax.fmax == 0.005 and s.interface_fmax == 0.01
+    assert study_from_dict(spec(relax={"fmax": 0.01})).relax.fmax == 0.01
     with pytest.raises(InputError, match="backend gpaw"):
         study_from_dict(spec(backend="chgnet"))
     with pytest.raises(InputError, match="unknown key"):
@@ -45,7 +46,8 @@ def test_plan_scans_thickness_and_settings_with_consistent_meshes():
     # the RP side takes the perovskite's lattice: one strained RP bulk, relaxed along the normal (y)
     assert steps["rp-strained-relax"].job_settings["cell_mask"] == [0, 1, 0, 0, 0, 0]
     assert steps["rp-strained-relax"].inputs["structure"].parent == "rp-strained-structure"
-    assert steps["rp2-pv4-relax"].job_settings == {"cell": True, "cell_mask": [0, 1, 0, 0, 0, 0], "fmax": 0.05,
+    # the interfaces relax to 0.01 eV/Å by default: at 0.05 they stop half-way (boundary_relaxation.md)
+    assert steps["rp2-pv4-relax"].job_settings == {"cell": True, "cell_mask": [0, 1, 0, 0, 0, 0], "fmax": 0.01,
                                                    "steps": 300}
     statics = sorted(x for x in steps if "-static-" in x)
     assert statics == ["pv-static-k2x2-300eV", "pv-static-k3x3-400eV", "rp-static-k2x2-300eV", "rp-static-k3x3-400eV",
@@ -65,6 +67,41 @@ def test_plan_scans_thickness_and_settings_with_consistent_meshes():
     grid = plan_study(spec(models=[{"rp_layers": 1, "perovskite_layers": 3}, {"rp_layers": 2, "perovskite_layers": 4}],
                            settings=[{"kpts_in_plane": [2, 2]}, {"kpts_in_plane": [3, 3]}], convergence="grid"))
     assert len(grid.analysis("boundary").settings["cases"]) == 4
+
+
+def test_other_geometry_sources_relax_and_compute_the_reference_case_beside_the_studys_own():
+    """geometries: [chgnet] beside SevenNet-0: the thickest model at the first setting gets its own
+    CHGNet chain (both bulks, the strained RP, the interface; no prerelax) and its own statics,
+    labelled with the source; the thinner model and the other settings do not."""
+    g = plan_study(spec(relax={"backend": "sevennet", "fmax": 0.02}, geometries=["chgnet"],
+                        models=[{"rp_layers": 1, "perovskite_layers": 3}, {"rp_layers": 2, "perovskite_layers": 4}],
+                        settings=[{"kpts_in_plane": [1, 1]}, {"kpts_in_plane": [2, 2]}]))
+    assert any("bulk relaxations to 0.02 eV/Å: the Pnma tilt mode is flat" in n for n in g.notes)
+    assert not any("tilt mode" in n for n in plan_study(spec(relax={"backend": "sevennet"})).notes)
+    steps = {s.label: s for s in g.steps}
+    extra = sorted(x for x in steps if x.endswith("-chgnet"))
+    assert extra == ["pv-bulk-relax-chgnet", "pv-static-k1x1-300eV-chgnet", "rp-bulk-relax-chgnet",
+                     "rp-static-k1x1-300eV-chgnet", "rp-strained-relax-chgnet", "rp2-pv4-relax-chgnet",
+                     "rp2-pv4-static-k1x1-300eV-chgnet"]
+    assert {steps[x].backend for x in extra if "-relax" in x} == {"chgnet"}
+    assert steps["rp2-pv4-relax"].backend == "sevennet"
+    assert steps["rp2-pv4-relax-chgnet"].job_settings == steps["rp2-pv4-relax"].job_settings
+    assert steps["rp2-pv4-relax-chgnet"].inputs["structure"].parent == "rp2-pv4-structure-chgnet"
+    assert steps["rp-static-k1x1-300eV-chgnet"].parents == ["rp-strained-relax-chgnet"]
+    assert steps["rp2-pv4-static-k1x1-300eV-chgnet"].backend_settings == steps["rp2-pv4-static-k1x1-300eV"].backend_settings
+    node = next(x for x in g.analyses if x.label == "rp2-pv4-structure-chgnet")
+    assert node.roles == {"perovskite_bulk": ["pv-bulk-relax-chgnet"], "rp_bulk": ["rp-bulk-relax-chgnet"]}
+    a = g.analysis("boundary")
+    cases = {c["case"]: c for c in a.settings["cases"]}
+    assert list(cases) == ["rp1-pv3@k1x1-300eV", "rp2-pv4@k1x1-300eV", "rp1-pv3@k2x2-300eV",
+                           "rp2-pv4@k1x1-300eV//chgnet"]
+    assert cases["rp2-pv4@k1x1-300eV//chgnet"]["geometry_index"] == 1
+    assert cases["rp2-pv4@k1x1-300eV"]["geometry_source"] == "sevennet" and a.settings["own_geometry"] is False
+    assert "rp2-pv4-static-k1x1-300eV-chgnet" in a.roles["interface"]
+    for bad, match in ((["chgnet", "chgnet"], "used twice"), (["sevennet"], "already the relax backend"),
+                       (["gpaw"], "geometries"), ("chgnet", "list")):
+        with pytest.raises(InputError, match=match):
+            study_from_dict(spec(relax={"backend": "sevennet"}, geometries=bad))
 
 
 def test_dft_relaxations_start_from_mlip_ones_and_feed_the_statics():
@@ -166,6 +203,72 @@ def test_structures_are_built_from_the_relaxed_bulks(tmp_path):
         structure_node({"perovskite_bulk": [], "rp_bulk": roles["rp_bulk"]}, tmp_path, make="strained", side="rp")
 
 
+def test_framework_check_compares_each_sides_interior_with_its_own_bulk(tmp_path):
+    """Built from the bulks themselves, the interior octahedra are the bulks' (deviation 0); against
+    a Pnma bulk stretched 3 % along the stacking axis (straighter apical bridges) the interior reads as
+    tilted more than that bulk, by the angle the stretch opened."""
+    from pvatoms.analysis.octahedra import framework_summary
+    from pvatoms.schema import atoms_to_dict
+    from pvatoms.studies.boundary import bulk_structures, deform, pnma_vectors, structure_node
+    from pvatoms.studies.boundary_analysis import framework_check
+    bulks = bulk_structures(study_from_dict(spec()))
+    pv, rp = bulks["perovskite"], bulks["rp"]
+    roles = {"perovskite_bulk": [_summary("pv", pv)], "rp_bulk": [_summary("rp", rp)]}
+    model = {"rp_layers": 3, "perovskite_layers": 5, "supercell": [1, 1]}
+    iface = structure_node(roles, tmp_path, make="interface", model=model)
+    strained = structure_node(roles, tmp_path, make="strained", side="rp")
+    rp_doc = {"structure": strained["structure"]}
+    out = framework_check(iface, {"structure": atoms_to_dict(pv)}, rp_doc, "b")
+    assert out["perovskite"]["planes"] == 3 and out["rp"]["planes"] == 1        # planes that see no boundary
+    assert [r["region"] for r in out["profile"]].count("rp") == 3
+    for side in ("perovskite", "rp"):
+        assert all(abs(m["deviation"]) < 0.05 for m in out[side]["measures"].values()), out[side]
+    assert set(out["perovskite"]["measures"]) == {"apical", "equatorial", "bond_length"}
+    assert set(out["rp"]["measures"]) == {"equatorial", "bond_length"}          # no apical bridge in an RP block
+    wide = deform(pv, *pnma_vectors(pv, "b")[:2], 1.0, 1.0, 1.03)
+    opened = framework_summary(wide, normal=[0, 1, 0])["apical"] - framework_summary(pv, normal=[0, 1, 0])["apical"]
+    assert opened > 0.3
+    off = framework_check(iface, {"structure": atoms_to_dict(wide)}, rp_doc, "b")
+    assert off["perovskite"]["measures"]["apical"]["deviation"] == pytest.approx(-opened, abs=0.05)
+    assert off["tilt_deviation"] == pytest.approx(-opened, abs=0.05)
+
+
+def test_the_interior_cut_of_a_model_built_from_the_bulk_is_that_bulk(tmp_path):
+    """benchmarks/bench_boundary_interior.py cuts two interior perovskite planes into a Pnma cell:
+    from a model built from the bulks, that cell holds the bulk's 20 atoms with the bulk's
+    octahedra and the same sorted interatomic distances."""
+    import sys
+    from pathlib import Path
+
+    from ase.geometry import get_distances
+
+    from pvatoms.analysis.octahedra import framework_summary
+    from pvatoms.schema import atoms_from_dict
+    from pvatoms.studies.boundary import bulk_structures, structure_node
+    from pvatoms.studies.boundary_analysis import framework_check
+    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    from bench_boundary_interior import cut_interior
+    bulks = bulk_structures(study_from_dict(spec()))
+    pv, rp = bulks["perovskite"], bulks["rp"]
+    roles = {"perovskite_bulk": [_summary("pv", pv)], "rp_bulk": [_summary("rp", rp)]}
+    doc = structure_node(roles, tmp_path, make="interface", model={"rp_layers": 3, "perovskite_layers": 5,
+                                                                     "supercell": [1, 1]})
+    iface = atoms_from_dict(doc["structure"])
+    prof = framework_check(doc, {"structure": _summary("pv", pv)["structure"]},
+                           {"structure": structure_node(roles, tmp_path, make="strained", side="rp")["structure"]},
+                           "b")["profile"]
+    cut, where = cut_interior(iface, [0, 1, 0], prof)
+    assert cut.get_chemical_formula() == pv.get_chemical_formula() == "Br12Cs4Pb4"
+    assert where["spacing"] == pytest.approx(pv.cell[1, 1] / 2, abs=1e-6)
+    assert np.allclose(sorted(cut.cell.lengths()), sorted(pv.cell.lengths()), atol=1e-6)
+    a, b = framework_summary(cut, normal=[0, 1, 0]), framework_summary(pv, normal=[0, 1, 0])
+    assert all(a[k] == pytest.approx(b[k], abs=1e-6) for k in ("apical", "equatorial", "bond_length"))
+
+    def dists(x):
+        return np.sort(get_distances(x.positions, cell=x.cell, pbc=True)[1].ravel())
+    assert np.allclose(dists(cut), dists(pv), atol=1e-6)
+
+
 @pytest.mark.timeout(900)
 def test_geometry_part_runs_locally_with_a_masked_interface_relaxation(tmp_path):
     """Bulk relaxations -> run-time structures -> masked relaxations through the local runner
@@ -228,7 +331,7 @@ def _interface(n_pv, n_rp, step, p_pv=5.9, p_rp=9.4):
 
 
 def test_convergence_table_and_verdict_on_synthetic_results(tmp_path):
-    from pvatoms.studies.boundary import analyse_cases
+    from pvatoms.studies.boundary_analysis import analyse_cases
     bulk = Atoms("Pb", cell=[6, 6, 6], pbc=True)
     flat = np.zeros((3, 3, 3))
     by = {}
@@ -257,6 +360,24 @@ def test_convergence_table_and_verdict_on_synthetic_results(tmp_path):
     missing = analyse_cases(by, tmp_path / "out2", cases + [{**cases[0], "case": "gone", "interface": "nope"}],
                             soc=False, pdos=False)
     assert missing["skipped_unfinished"] == ["nope"]
+    # a second geometry source of the thickest model whose step is 0.25 eV smaller: series "geometry
+    # source" against the study's own, its spread in the verdict's uncertainty, the reference unchanged
+    (tmp_path / "m2g").mkdir()
+    by["m2g"] = _doc(tmp_path / "m2g", *_interface(8, 5, 0.26), 0.0, 1.0)
+    other = {**cases[2], "case": "m2@s0//chgnet", "interface": "m2g", "geometry_index": 1, "geometry_source": "chgnet"}
+    doc = analyse_cases(by, tmp_path / "out3", cases + [other], soc=False, pdos=False, tolerance=0.05,
+                        own_geometry=False)
+    rows = {r["case"]: r for r in doc["rows"]}
+    assert doc["reference_case"] == "m2@s0"
+    assert rows["m2@s0"]["converged (geometry source)"] == "reference"
+    assert rows["m2@s0//chgnet"]["converged (geometry source)"] == "no"
+    assert "converged (thickness)" not in rows["m2@s0//chgnet"]
+    assert doc["spreads"]["geometry source"] == pytest.approx(0.25, abs=0.03)
+    assert doc["verdict"]["uncertainty_parts"]["convergence"]["geometry source"] == doc["spreads"]["geometry source"]
+    assert doc["verdict"]["uncertainty"] >= doc["spreads"]["geometry source"]
+    assert not any("geometry source" in n for n in doc["notes"])
+    alone = analyse_cases(by, tmp_path / "out4", cases, soc=False, pdos=False, own_geometry=False)
+    assert "convergence with geometry source not tested (one entry)" in alone["notes"]
 
 
 def test_the_boundary_workflow_file_plans_a_dft_relaxed_convergence_scan():

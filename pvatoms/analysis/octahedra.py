@@ -56,7 +56,8 @@ def octahedra(atoms: Atoms, metal: str = "Pb", halide: str = "Br", cutoff: float
     return out
 
 
-def bridges(atoms: Atoms, normal=None, metal: str = "Pb", halide: str = "Br", cutoff: float = BOND_CUTOFF) -> list[dict]:
+def bridges(atoms: Atoms, normal=None, metal: str = "Pb", halide: str = "Br",
+            cutoff: float = BOND_CUTOFF) -> list[dict]:
     """One entry per halide bonded to exactly two metal atoms: ``index``, ``metals`` (the two
     indices), ``angle`` (metal–halide–metal, degrees) and ``kind`` (``apical`` or ``equatorial``
     against the stacking ``normal``, default that of :func:`stacking_geometry`)."""

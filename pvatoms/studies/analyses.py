@@ -147,8 +147,8 @@ def table_analysis(roles: dict, folder: Path, title: str = "Results") -> dict:
 
 def boundary_analysis(roles: dict, folder: Path, **settings) -> dict:
     """Band offsets of an RP / perovskite boundary by role (interface, perovskite_bulk, rp_bulk),
-    with SOC, region DOS and the convergence table (:func:`pvatoms.studies.boundary.boundary_analysis`)."""
-    from pvatoms.studies.boundary import boundary_analysis as run
+    with SOC, region DOS and the convergence table (:func:`pvatoms.studies.boundary_analysis.boundary_analysis`)."""
+    from pvatoms.studies.boundary_analysis import boundary_analysis as run
     return run(roles, folder, **settings)
 
 

@@ -12,6 +12,7 @@ the strain is shared; ``<m>`` a model, ``<s>`` a setting)::
     pv-static-<s><g>, rp-static-<s><g>, <m>-static-<s>     statics, same settings per <s>
     boundary  (analysis, kind "boundary")        alignment per case, SOC, region DOS, fractions,
                                                  the convergence table and the verdict
+                                                 (:mod:`pvatoms.studies.boundary_analysis`)
 
 Strain bookkeeping: the in-plane lattice of the interface is that of the relaxed bulk of the side
 that does not take the strain (``strain_on``), so each side's strain is referenced to its own
@@ -36,7 +37,8 @@ from ase import Atoms
 
 from pvatoms.analysis import ANALYSIS_SCHEMA
 from pvatoms.errors import InputError
-from pvatoms.schema import atoms_from_dict, atoms_to_dict, read_result
+from pvatoms.schema import atoms_from_dict, atoms_to_dict
+from pvatoms.studies.boundary_specs import BULK_FMAX
 from pvatoms.studies.graph import Analysis, Source, Step, StudyGraph
 from pvatoms.studies.specs import BoundaryStudy, as_spec
 
@@ -225,8 +227,13 @@ def plan(study: BoundaryStudy) -> StudyGraph:
             out["kpts"] = list(mesh(atoms, dk_relax))
         return out
 
-    def relax_step(label, source, atoms, job, parents=(), priority=0):
-        """The relaxation ``label`` (the study's relax backend), after an MLIP one with ``prerelax``."""
+    def relax_step(label, source, atoms, job, parents=(), priority=0, backend=None):
+        """The relaxation ``label`` (the study's relax backend, after an MLIP one with ``prerelax``;
+        or ``backend``, an MLIP geometry source, alone)."""
+        if backend is not None:
+            steps.append(Step(label, "relax", backend, {"structure": source}, {}, dict(job),
+                              parents=list(parents), priority=priority))
+            return
         if study.prerelax:
             pre = f"{label}-prerelax"
             steps.append(Step(pre, "relax", study.prerelax, {"structure": source}, {}, dict(job),
@@ -236,65 +243,78 @@ def plan(study: BoundaryStudy) -> StudyGraph:
                           parents=list(parents), priority=priority))
 
     sides_strained = {"rp": ["rp"], "perovskite": ["perovskite"], "shared": ["rp", "perovskite"]}[study.strain_on]
-    for side, label in (("rp", "rp-bulk-relax"), ("perovskite", "pv-bulk-relax")):
-        atoms = bulks[side]
-        relax_step(label, Source.given(atoms), atoms, study.relax.job_settings(), priority=10)
     common = {"rp_n": study.rp_n, "axis": study.axis, "lattice": study.lattice, "strain_on": study.strain_on,
               "gap": study.gap, "boundary_width": study.boundary_width}
-    bulk_roles = {"perovskite_bulk": ["pv-bulk-relax"], "rp_bulk": ["rp-bulk-relax"]}
     iface_relax = {"cell": True, "cell_mask": mask, "fmax": study.interface_fmax, "steps": study.interface_steps}
-    groups = {}                                             # in-plane group -> {side: relaxed label}
-    for m in study.models:
-        g = f"-{m.label}" if study.strain_on == "shared" else ""
-        if g in groups:
-            continue
-        groups[g] = {"rp": "rp-bulk-relax", "perovskite": "pv-bulk-relax"}
-        for side in sides_strained:
-            node = f"{SHORT[side]}-strained-structure{g}"
+
+    def geometries(models, sfx="", backend=None):
+        """Relaxed bulks, strained bulks and interfaces of ``models`` from one geometry source (label
+        suffix ``sfx``); returns {in-plane group: {side: relaxed label}}."""
+        for side, label in (("rp", "rp-bulk-relax"), ("perovskite", "pv-bulk-relax")):
+            atoms = bulks[side]
+            relax_step(label + sfx, Source.given(atoms), atoms, study.relax.job_settings(), priority=10,
+                       backend=backend)
+        bulk_roles = {"perovskite_bulk": [f"pv-bulk-relax{sfx}"], "rp_bulk": [f"rp-bulk-relax{sfx}"]}
+        groups = {}
+        for m in models:
+            g = f"-{m.label}" if study.strain_on == "shared" else ""
+            if g in groups:
+                continue
+            groups[g] = {"rp": f"rp-bulk-relax{sfx}", "perovskite": f"pv-bulk-relax{sfx}"}
+            for side in sides_strained:
+                node = f"{SHORT[side]}-strained-structure{g}{sfx}"
+                analyses.append(Analysis(node, "boundary-structure", dict(bulk_roles),
+                                         {**common, "make": "strained", "side": side,
+                                          "model": _model_dict(m) if g else None, "natoms": len(bulks[side])}))
+                relax = f"{SHORT[side]}-strained-relax{g}{sfx}"
+                relax_step(relax, Source.from_parent(node), bulks[side], iface_relax, [node], 5, backend=backend)
+                groups[g][side] = relax
+        for m in models:
+            node = f"{m.label}-structure{sfx}"
             analyses.append(Analysis(node, "boundary-structure", dict(bulk_roles),
-                                     {**common, "make": "strained", "side": side,
-                                      "model": _model_dict(m) if g else None, "natoms": len(bulks[side])}))
-            relax = f"{SHORT[side]}-strained-relax{g}"
-            relax_step(relax, Source.from_parent(node), bulks[side], iface_relax, [node], 5)
-            groups[g][side] = relax
-    cases = _cases(study)
-    for m in study.models:
-        node = f"{m.label}-structure"
-        analyses.append(Analysis(node, "boundary-structure", dict(bulk_roles),
-                                 {**common, "make": "interface", "model": _model_dict(m),
-                                  "natoms": len(_interface_probe(study, m))}))
-        relax_step(f"{m.label}-relax", Source.from_parent(node), _interface_probe(study, m), iface_relax, [node], 5)
+                                     {**common, "make": "interface", "model": _model_dict(m),
+                                      "natoms": len(_interface_probe(study, m))}))
+            relax_step(f"{m.label}-relax{sfx}", Source.from_parent(node), _interface_probe(study, m), iface_relax,
+                       [node], 5, backend=backend)
+        return groups
+
+    sources = [(rbackend, "", None, study.models, _cases(study))]
+    sources += [(name, f"-{name}", name, [study.models[-1]], [(study.models[-1], study.settings[0])])
+                for name in study.geometries]
     roles = {"interface": [], "perovskite_bulk": [], "rp_bulk": [], "structures": []}
     rows, made = [], set()
-    for m, s in cases:
-        g = f"-{m.label}" if study.strain_on == "shared" else ""
-        probe = _interface_probe(study, m)
-        dk = _dk(probe, m, s)
-        labels = {"interface": f"{m.label}-static-{s.label}"}
-        todo = [("interface", labels["interface"], f"{m.label}-relax", _interface_mesh(probe, m, s, dk))]
-        for side in SIDES:
-            lab = f"{SHORT[side]}-static-{s.label}{g}"
-            labels[f"{side}_bulk"] = lab
-            todo.append((f"{side}_bulk", lab, groups[g][side], mesh(bulks[side], dk)))
-        for role, lab, parent, kpts in todo:
-            if lab in made:
-                continue
-            made.add(lab)
-            steps.append(Step(lab, "static", study.backend, {"structure": Source.from_parent(parent)},
-                              _static_settings(study, s, kpts), {"write_gpw": True}, parents=[parent]))
-            roles[role].append(lab)
-        roles["structures"].append(f"{m.label}-structure")
-        rows.append({"case": f"{m.label}@{s.label}", "model": m.label, "setting": s.label,
-                     "rp_layers": m.rp_layers, "perovskite_layers": m.perovskite_layers,
-                     "supercell": list(m.supercell), "kpts_in_plane": list(s.kpts_in_plane),
-                     "ecut": s.ecut if s.ecut is not None else study.backend_settings.get("ecut"),
-                     "interface": labels["interface"], "perovskite_bulk": labels["perovskite_bulk"],
-                     "rp_bulk": labels["rp_bulk"], "structure": f"{m.label}-structure",
-                     "model_index": study.models.index(m), "setting_index": study.settings.index(s)})
+    for k, (name, sfx, backend, models, cases) in enumerate(sources):
+        groups = geometries(models, sfx, backend)
+        for m, s in cases:
+            g = f"-{m.label}" if study.strain_on == "shared" else ""
+            probe = _interface_probe(study, m)
+            dk = _dk(probe, m, s)
+            labels = {"interface": f"{m.label}-static-{s.label}{sfx}"}
+            todo = [("interface", labels["interface"], f"{m.label}-relax{sfx}", _interface_mesh(probe, m, s, dk))]
+            for side in SIDES:
+                lab = f"{SHORT[side]}-static-{s.label}{g}{sfx}"
+                labels[f"{side}_bulk"] = lab
+                todo.append((f"{side}_bulk", lab, groups[g][side], mesh(bulks[side], dk)))
+            for role, lab, parent, kpts in todo:
+                if lab in made:
+                    continue
+                made.add(lab)
+                steps.append(Step(lab, "static", study.backend, {"structure": Source.from_parent(parent)},
+                                  _static_settings(study, s, kpts), {"write_gpw": True}, parents=[parent]))
+                roles[role].append(lab)
+            roles["structures"].append(f"{m.label}-structure{sfx}")
+            rows.append({"case": f"{m.label}@{s.label}" + (f"//{name}" if sfx else ""), "model": m.label,
+                         "setting": s.label, "rp_layers": m.rp_layers, "perovskite_layers": m.perovskite_layers,
+                         "supercell": list(m.supercell), "kpts_in_plane": list(s.kpts_in_plane),
+                         "ecut": s.ecut if s.ecut is not None else study.backend_settings.get("ecut"),
+                         "interface": labels["interface"], "perovskite_bulk": labels["perovskite_bulk"],
+                         "rp_bulk": labels["rp_bulk"], "structure": f"{m.label}-structure{sfx}",
+                         "model_index": study.models.index(m), "setting_index": study.settings.index(s),
+                         "geometry_index": k, "geometry_source": name})
     roles["structures"] = sorted(set(roles["structures"]))
     analyses.append(Analysis("boundary", "boundary", roles,
                              {"cases": rows, "rp_n": study.rp_n, "axis": study.axis, "soc": study.soc,
-                              "pdos": study.pdos,
+                              "pdos": study.pdos, "own_geometry": rbackend == study.backend,
                               "tolerance": study.tolerance, "fraction_tolerance": study.fraction_tolerance,
                               "convergence": study.convergence}))
     if study.prerelax:
@@ -303,6 +323,10 @@ def plan(study: BoundaryStudy) -> StudyGraph:
     if rbackend != study.backend:
         notes.append(f"geometries relaxed with {rbackend}, statics with {study.backend}: level of theory "
                      f"{study.backend.upper()}//{rbackend}")
+    if study.relax.fmax > 2 * BULK_FMAX:
+        notes.append(f"bulk relaxations to {study.relax.fmax:g} eV/Å: the Pnma tilt mode is flat, and at 0.02 eV/Å "
+                     "the MLIP bulks stopped after 5-6 steps, 2.8-4.7° in apical Pb–Br–Pb angle and 1.3-1.7 % in a "
+                     f"from their minimum (default {BULK_FMAX:g} eV/Å)")
     return StudyGraph("boundary", study.name, study.run_folder(), steps, analyses, notes=notes, spec=as_spec(study))
 
 
@@ -375,183 +399,5 @@ def _cases(study) -> list:
     return out
 
 
-# ---------------------------------------------------------------- the analysis
-
-def _folder(by_label: dict, label: str) -> str | None:
-    r = by_label.get(label)
-    return r["folder"] if r and r.get("status") == "completed" else None
-
-
-def interface_state_analysis(folder, labels, pdos_output=None, pdos: bool = True) -> dict:
-    """Band-edge fractions per region (PBE, from the interface's ``static.gpw``) and, with
-    ``pdos``, the region-projected DOS with its local band edges."""
-    from pvatoms.analysis.localization import analyse_densities
-    from pvatoms.analysis.pdos import analyse_region_dos
-    from pvatoms.calc.gpaw_dos import load_calculator, state_weights, write_projections
-    from pvatoms.jobs.band_edges import band_edge_densities
-    doc = read_result(folder)
-    gpw = Path(folder) / ((doc.get("files") or {}).get("gpw") or "static.gpw")
-    calc = load_calculator(gpw)
-    atoms = atoms_from_dict(doc["structure"])
-    dens = analyse_densities(atoms, band_edge_densities(calc), labels=labels, axis=2)
-    out = {"fractions": {st: dens["states"][st]["region_fractions"] for st in dens["states"]},
-           "statement": dens.get("statement")}
-    if pdos:
-        proj = state_weights(calc)
-        if pdos_output is not None:
-            write_projections(Path(pdos_output) / "projections.npz", proj)
-        out["pdos"] = analyse_region_dos(proj, labels, pdos_output, reference=(doc.get("band_edges") or {}).get("vbm"),
-                                         label=f"{doc.get('_label')} region DOS")
-    return out
-
-
-def bulk_periods(pv_doc: dict, rp_doc: dict, axis: str) -> dict:
-    """Stacking periods (Å along the normal) of the two sides from their bulk references (at the
-    interface's strain state): one octahedral layer of the Pnma cell (half its stacking vector),
-    one block plus rock-salt layer of the RP cell (half its third vector: two blocks)."""
-    pv, rp = atoms_from_dict(pv_doc["structure"]), atoms_from_dict(rp_doc["structure"])
-    vec = pnma_vectors(pv, axis)
-    n_pv = normal_of(vec[0], vec[1])
-    cell = np.asarray(rp.cell)
-    n_rp = normal_of(cell[0], cell[1])
-    return {"perovskite": float(abs(vec[2] @ n_pv) / 2), "rp": float(abs(cell[2] @ n_rp) / 2)}
-
-
-def _case(c: dict, by_label: dict, out: Path, axis: str, soc: bool, pdos: bool) -> dict:
-    from pvatoms.analysis.alignment import analyse_alignment
-    from pvatoms.calc.soc import soc_for_result
-    row = {k: c[k] for k in ("case", "model", "setting", "rp_layers", "perovskite_layers", "kpts_in_plane", "ecut")}
-    folders = {k: _folder(by_label, c[k]) for k in ("interface", "perovskite_bulk", "rp_bulk")}
-    missing = [c[k] for k, f in folders.items() if f is None]
-    if missing:
-        return {**row, "status": "missing", "missing": missing}
-    where = out / c["case"].replace("@", "_")
-    res = {**row, "status": "completed"}
-    periods = c.get("periods") or bulk_periods(read_result(folders["perovskite_bulk"]),
-                                               read_result(folders["rp_bulk"]), axis)
-    res["periods"] = periods
-    res["alignment"] = analyse_alignment(folders["interface"], folders["perovskite_bulk"], folders["rp_bulk"],
-                                         where / "alignment-pbe", periods=periods, label=f"{c['case']} PBE")
-    if soc:
-        for k in ("perovskite_bulk", "rp_bulk"):
-            soc_for_result(folders[k])
-        res["alignment_soc"] = analyse_alignment(folders["interface"], folders["perovskite_bulk"], folders["rp_bulk"],
-                                                 where / "alignment-soc", periods=periods, soc=True,
-                                                 label=f"{c['case']} PBE+SOC")
-    idoc = read_result(folders["interface"])
-    labels = np.asarray(idoc["structure"]["arrays"]["region"]).astype(str)
-    if (idoc.get("files") or {}).get("gpw"):
-        res["states"] = interface_state_analysis(folders["interface"], labels, where / "pdos", pdos)
-    else:
-        res["states"] = None
-        res["notes"] = ["the interface static kept no wave functions (write_gpw): no band-edge fractions, "
-                        "no region DOS"]
-    res["natoms"] = len(labels)
-    node = by_label.get(c["structure"]) or {}
-    path = Path(node.get("folder") or "") / "analysis.json"
-    if node.get("folder") and path.is_file():
-        from pvatoms.io import read_json
-        res["in_plane"] = read_json(path).get("in_plane")
-    return res
-
-
-def _numbers(res: dict) -> dict:
-    """The numbers of one case that the convergence table compares."""
-    best = res.get("alignment_soc") or res["alignment"]
-    fr = (res.get("states") or {}).get("fractions") or {}
-    out = {"dV (eV)": res["alignment"]["potential_step"], "VBO (eV)": best["vbo"], "CBO (eV)": best["cbo"],
-           "VBO PBE (eV)": res["alignment"]["vbo"], "CBO PBE (eV)": res["alignment"]["cbo"],
-           "lineup ± (eV)": best["uncertainty"], "verdict": best["verdict"]["verdict"],
-           "margin (eV)": best["verdict"]["margin"],
-           "f_CBM(rp)": (fr.get("cbm") or {}).get("rp"), "f_VBM(perovskite)": (fr.get("vbm") or {}).get("perovskite")}
-    p = (res.get("states") or {}).get("pdos")
-    if p:
-        e = p["local_edges"]
-        for edge, key in (("vbm", "PDOS VBO (eV)"), ("cbm", "PDOS CBO (eV)")):
-            a, b = e.get("rp", {}), e.get("perovskite", {})
-            if a.get(edge) is None or b.get(edge) is None:
-                out[key] = None
-            elif a.get(f"{edge}_state") == b.get(f"{edge}_state"):
-                out[key] = "shared"             # one state is the edge of both sides: thin cell
-            else:
-                out[key] = a[edge] - b[edge]
-        out["DOS sum rule"] = p["sum_rule"]["max_error"]
-    return out
-
-
-def convergence_table(results: list, tolerance: float, fraction_tolerance: float) -> tuple[list, dict]:
-    """Rows (one per finished case) with each number and ``converged``: within ``tolerance`` (eV;
-    ``fraction_tolerance`` for fractions) of the reference of its series — the thickest model
-    (series ``thickness``, at the first setting) or the last setting (series ``settings``, on
-    the first model); and the per-series spreads (eV) between the last two members."""
-    done = [r for r in results if r["status"] == "completed"]
-    for r in done:
-        r["numbers"] = _numbers(r)
-    series = {"thickness": sorted([r for r in done if r["setting_index"] == 0], key=lambda r: r["model_index"]),
-              "settings": sorted([r for r in done if r["model_index"] == 0], key=lambda r: r["setting_index"])}
-    spreads, rows = {}, []
-    for name, items in series.items():
-        if len(items) >= 2:
-            a, b = items[-2]["numbers"], items[-1]["numbers"]
-            spreads[name] = max(abs(a[k] - b[k]) for k in ("VBO (eV)", "CBO (eV)"))
-    for r in done:
-        row = {"case": r["case"], "atoms": r["natoms"], "RP blocks": r["rp_layers"],
-               "PbBr2 layers": r["perovskite_layers"], "k in-plane": "x".join(map(str, r["kpts_in_plane"])),
-               "ecut (eV)": r["ecut"], **r["numbers"]}
-        for name, items in series.items():
-            if r in items and len(items) >= 2:
-                ref = items[-1]["numbers"]
-                if r is items[-1]:
-                    row[f"converged ({name})"] = "reference"
-                    continue
-                ok = all(abs(r["numbers"][k] - ref[k]) <= tolerance for k in ("VBO (eV)", "CBO (eV)"))
-                for k in ("f_CBM(rp)", "f_VBM(perovskite)"):
-                    if r["numbers"].get(k) is not None and ref.get(k) is not None:
-                        ok = ok and abs(r["numbers"][k] - ref[k]) <= fraction_tolerance
-                row[f"converged ({name})"] = "yes" if ok else "no"
-        rows.append(row)
-    return rows, spreads
-
-
-def analyse_cases(by_label: dict, folder: Path, cases: list, axis: str = "b", soc: bool = True, pdos: bool = True,
-                  tolerance: float = 0.05, fraction_tolerance: float = 0.05) -> dict:
-    """The ``boundary`` analysis document: every case, the convergence table
-    (``convergence.{csv,md,tex}``) and the verdict of the reference case (thickest model, first
-    setting; its uncertainty: the lineup's and the convergence spreads in quadrature)."""
-    from pvatoms.analysis.alignment import classify
-    from pvatoms.analysis.tables import write_table
-    results = [_case(c, by_label, folder, axis, soc, pdos) | {"model_index": c["model_index"],
-                                                              "setting_index": c["setting_index"]} for c in cases]
-    rows, spreads = convergence_table(results, tolerance, fraction_tolerance)
-    done = [r for r in results if r["status"] == "completed"]
-    if not done:
-        raise RuntimeError("no boundary case finished: no offsets")
-    files = {"table": {k: str(v) for k, v in write_table(
-        rows, folder / "convergence", caption="RP / perovskite band offsets vs model thickness and DFT settings "
-        f"(converged: within {tolerance:g} eV of the reference)", label="tab:boundary-convergence").items()}}
-    ref = max((r for r in done if r["setting_index"] == 0), key=lambda r: r["model_index"], default=done[0])
-    best = ref.get("alignment_soc") or ref["alignment"]
-    conv = math.sqrt(sum(x * x for x in spreads.values()))
-    unc = math.sqrt(best["uncertainty"] ** 2 + conv ** 2)
-    al = best["offsets"]["aligned"]
-    verdict = classify(al["rp"]["vbm"], al["rp"]["cbm"], al["perovskite"]["vbm"], al["perovskite"]["cbm"], unc)
-    verdict["uncertainty_parts"] = {"lineup": best["uncertainty"], "convergence": spreads}
-    untested = [k for k in ("thickness", "settings") if k not in spreads]
-    notes = [f"convergence with {k} not tested (one entry)" for k in untested]
-    return {"kind": "boundary", "schema": ANALYSIS_SCHEMA, "reference_case": ref["case"], "edges": best["edges"],
-            "verdict": verdict, "statement": f"{ref['case']} ({best['edges']} edges): {verdict['statement']}",
-            "rows": rows, "spreads": spreads, "tolerance": tolerance, "fraction_tolerance": fraction_tolerance,
-            "cases": results, "notes": notes, "files": files,
-            "skipped_unfinished": sorted(m for r in results for m in r.get("missing", []))}
-
-
-def boundary_analysis(roles: dict, folder: Path, cases=(), axis: str = "b", soc: bool = True, pdos: bool = True,
-                      tolerance: float = 0.05, fraction_tolerance: float = 0.05, **_) -> dict:
-    """The analysis of kind ``boundary`` (see :func:`analyse_cases`) from the parents by role."""
-    by_label = {r["label"]: r for items in roles.values() for r in items}
-    return analyse_cases(by_label, Path(folder), list(cases), axis=axis, soc=soc, pdos=pdos,
-                         tolerance=tolerance, fraction_tolerance=fraction_tolerance)
-
-
-__all__ = ["plan", "structure_node", "boundary_analysis", "analyse_cases", "convergence_table", "bulk_structures",
-           "in_plane_targets", "deform", "cell_mask", "to_frame", "mesh", "rotation_to_z", "interface_state_analysis"]
+__all__ = ["plan", "structure_node", "bulk_structures", "in_plane_targets", "deform", "cell_mask", "to_frame", "mesh",
+           "rotation_to_z", "normal_of", "pnma_vectors", "relax_spacing", "SIDES"]
