@@ -35,6 +35,10 @@ SHALLOW_MAX = 0.1
 ALIGNMENT_SPREAD_MAX = 0.2
 #: V: largest |ΔV| that a correction of a small cell is trusted with
 ALIGNMENT_MAX = 0.3
+#: degrees: interior Pb–Br–Pb angles this far from the bulk's are said to be another tilt state (a
+#: reporting threshold at the precision of an MLIP relaxation in the flat tilt valley: the CHGNet Pnma
+#: bulk still moves by 0.6° between 0.005 and 0.001 eV/Å)
+INTERIOR_TILT_TOL = 1.0
 #: Boltzmann constant, eV/K
 K_B = 8.617333262e-5
 
@@ -359,8 +363,50 @@ def boundary_alignment(boundary: dict | None) -> str | None:
     elif spreads and not untested:
         text += f" The convergence table holds the offsets within {tol:.2f} eV over thickness and settings."
     if untested:
-        text += f" Convergence with {' and '.join(untested)} was not tested (one entry each)."
-    return text
+        named = " and ".join(untested) if len(untested) < 3 else ", ".join(untested[:-1]) + " and " + untested[-1]
+        text += (f" Convergence with {named} was not tested either (one entry each)." if bad else
+                 f" Convergence with {named} was not tested (one entry each), so the verdict is provisional.")
+    text += geometry_caveat(boundary.get("level_of_theory"), boundary.get("residual"), spreads.get("geometry source"))
+    return text + interior_caveat(boundary.get("framework"))
+
+
+def geometry_caveat(level: dict | None, residual: dict | None, spread: float | None = None) -> str:
+    """The sentence on the geometry under the offsets when it is not a minimum of the statics'
+    method: which method made it, how far other geometry sources move the offsets (``spread``,
+    eV, the convergence table's series ``geometry source``; None: not computed) and how hard the
+    statics' method pulls on it (``residual``: ``max_force`` eV/Å, ``stress_normal`` GPa, from
+    :func:`pvatoms.studies.boundary_analysis.residual_load`). Empty when the geometry is the statics' own
+    (``PBE//PBE``) or unrecorded."""
+    if not level or not level.get("geometry") or level.get("geometry") == level.get("energy"):
+        return ""
+    text = f" The geometries are {level['geometry']}'s, not {level.get('energy')} minima, so the offsets carry "
+    text += ("the error of the geometry source, which this run does not measure" if spread is None else
+             f"the error of the geometry source (the spread over sources, {spread:.2f} eV, is counted in the "
+             "uncertainty above)")
+    if residual and residual.get("max_force") is not None:
+        text += (f"; at the statics' k-mesh and cut-off, {level.get('energy')} forces on the model reach "
+                 f"{residual['max_force']:.2f} eV/Å")
+        if residual.get("stress_normal") is not None:
+            text += f" and its stress along the stacking normal is {residual['stress_normal']:+.2f} GPa"
+    return text + "."
+
+
+def interior_caveat(framework: dict | None, tolerance: float = INTERIOR_TILT_TOL) -> str:
+    """The sentence on a side whose interior octahedra are not those of its bulk reference:
+    ``framework`` from :func:`pvatoms.studies.boundary_analysis.framework_check`; said for every side and
+    Pb–Br–Pb angle (apical, equatorial) whose interior planes lie more than ``tolerance`` degrees
+    from the bulk. Empty when none does or nothing was measured."""
+    parts = []
+    for side in ("perovskite", "rp"):
+        for kind, m in sorted(((framework or {}).get(side) or {}).get("measures", {}).items()):
+            if kind != "bond_length" and abs(m["deviation"]) > tolerance:
+                name = "RP" if side == "rp" else side
+                parts.append(f"the {kind} Pb–Br–Pb angles of the {name} interior ({m['interior']:.1f}°) lie "
+                             f"{abs(m['deviation']):.1f}° from its bulk's ({m['bulk']:.1f}°)")
+    if not parts:
+        return ""
+    return (" In this model " + "; ".join(parts) + ": the octahedra there are tilted unlike the bulk that the lineup "
+            "takes as that side's reference, so the offsets are not those of bulk-like regions.")
 
 
 # ---------------------------------------------------------------- the paragraph
@@ -424,5 +470,5 @@ def meaning(facts: dict) -> list[str]:
 __all__ = ["meaning", "formation_statements", "negative_formation", "vacancy_trend", "fermi_statement",
            "fermi_position", "levels_statement", "convergence_caveat", "alignment_caveat",
            "host_stability", "host_shifted", "rp_stability", "barrier_comparison", "mobility", "band_gap",
-           "boundary_localization", "boundary_alignment", "hop_rate", "HULL_TOL", "METASTABLE_MAX", "MOBILE_MAX", "SHALLOW_MAX",
-           "MIDGAP_TOL"]
+           "boundary_localization", "boundary_alignment", "interior_caveat", "geometry_caveat", "hop_rate",
+           "HULL_TOL", "METASTABLE_MAX", "MOBILE_MAX", "SHALLOW_MAX", "MIDGAP_TOL", "INTERIOR_TILT_TOL"]

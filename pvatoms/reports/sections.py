@@ -315,16 +315,18 @@ def boundary(root: Path, index: StudyIndex, facts: dict) -> list[str]:
         out += ["In-plane strain against each side's own relaxed bulk: " + "; ".join(
             f"{side} {100 * s['u']:+.2f} % / {100 * s['v']:+.2f} %" for side, s in sorted(strain.items())) + ".", ""]
     cols = ("case", "atoms", "k in-plane", "ecut (eV)", "VBO (eV)", "CBO (eV)", "VBO PBE (eV)", "CBO PBE (eV)",
-            "lineup ± (eV)", "verdict", "margin (eV)", "f_CBM(rp)", "f_VBM(perovskite)", "converged (thickness)",
-            "converged (settings)")
+            "lineup ± (eV)", "verdict", "margin (eV)", "f_CBM(rp)", "f_VBM(perovskite)", "geometry", "F_max (eV/Å)",
+            "tilt off bulk (°)", "converged (thickness)", "converged (settings)", "converged (geometry source)")
+    cols = [c for c in cols if any(r.get(c) is not None for r in doc["rows"])]    # no all-empty column
     out += [to_markdown([{c: r.get(c) for c in cols} for r in doc["rows"]]), ""]
-    out += [f"**{doc['statement']}**", ""] + [f"*{n}*" for n in doc.get("notes") or []] + [""]
+    out += [f"**{doc['statement']}**", ""] + [x for n in doc.get("notes") or [] for x in (f"*{n}*", "")]
     folder = Path(entry["folder"]) / doc["reference_case"].replace("@", "_")
     for png in sorted(folder.glob("alignment-*/*.png"))[:2]:
         out += [f"![{png.stem}]({_rel(png, root)})", ""]
     facts["boundary"] = {"verdict": doc["verdict"], "case": doc["reference_case"], "edges": doc.get("edges"),
                          "natoms": ref.get("natoms"), "spreads": doc.get("spreads") or {},
-                         "tolerance": doc.get("tolerance"),
+                         "tolerance": doc.get("tolerance"), "level_of_theory": ref.get("level_of_theory"),
+                         "residual": ref.get("residual"), "framework": ref.get("framework"),
                          "pbe": {"verdict": (((ref.get("alignment") or {}).get("verdict")) or {}).get("verdict"),
                                  "cbo": (ref.get("alignment") or {}).get("cbo")},
                          "f_cbm_rp": (((ref.get("states") or {}).get("fractions") or {}).get("cbm") or {}).get("rp"),
