@@ -4,6 +4,7 @@ against model thickness and DFT settings, and the cost of each model (atoms, wal
     OMP_NUM_THREADS=1 python benchmarks/bench_boundary.py --out runs/bench-boundary
     python benchmarks/bench_boundary.py --models 1x3 2x4 --settings 1x1:200 --relax chgnet   # a first look
     python benchmarks/bench_boundary.py --models 1x3 --settings 1x1:200 --relax gpaw:200     # PBE//PBE geometries
+    python benchmarks/bench_boundary.py --models 2x4 --settings 1x1:200 --relax sevennet --geometries chgnet
 
 Models are ``MxK`` (M Cs2PbBr4 blocks, K PbBr2 layers of the Pnma side; K + M even for the b
 stacking); settings ``AxB:ECUT`` (in-plane k-mesh of the interface cell, cut-off in eV). The
@@ -47,15 +48,16 @@ def parse_setting(text: str) -> dict:
 
 
 def parse_relax(text: str, fmax: float | None) -> dict:
-    """The study's ``relax`` block: an MLIP name, or ``gpaw[:ECUT]`` (GPAW PBE at cut-off ECUT eV,
-    density converged to 1e-4 for the forces; the study puts SevenNet-0 before it)."""
+    """The study's ``relax`` block: an MLIP name (``fmax`` None: the study's default), or
+    ``gpaw[:ECUT]`` (GPAW PBE at cut-off ECUT eV, density converged to 1e-4 for the forces; the
+    study puts SevenNet-0 before it)."""
     m = re.fullmatch(r"gpaw(?::(\d+(?:\.\d+)?))?", text)
     if m:
         bs = {"ecut": float(m.group(1) or 300), "convergence": {"density": 1e-4, "eigenstates": 4e-7}}
         return {"backend": "gpaw", "backend_settings": bs, "fmax": 0.05 if fmax is None else fmax}
     if text not in ("chgnet", "sevennet"):
         raise SystemExit(f"--relax {text!r}: give chgnet, sevennet or gpaw[:ECUT]")
-    return {"backend": text, "fmax": 0.02 if fmax is None else fmax}
+    return {"backend": text} if fmax is None else {"backend": text, "fmax": fmax}
 
 
 def gpaw_memory_mib(folder: Path) -> float | None:
@@ -78,7 +80,16 @@ def main(argv=None) -> int:
     ap.add_argument("--relax", default="chgnet",
                     help="backend of the relaxations: an MLIP (chgnet, sevennet) or gpaw[:ECUT] (after SevenNet-0)")
     ap.add_argument("--relax-fmax", type=float, default=None,
-                    help="force criterion of the relaxations, eV/Å (default 0.02 for an MLIP, 0.05 for gpaw)")
+                    help="force criterion of the bulk relaxations, eV/Å (default: the study's, 0.005, for an MLIP; "
+                         "0.05 for gpaw)")
+    ap.add_argument("--interface-fmax", type=float, default=None,
+                    help="force criterion of the interface and strained-RP relaxations, eV/Å (default: the "
+                         "study's interface_fmax for an MLIP, --relax-fmax for gpaw)")
+    ap.add_argument("--interface-steps", type=int, default=None,
+                    help="step limit of those relaxations (default: the study's interface_steps)")
+    ap.add_argument("--geometries", nargs="+", default=[], metavar="MLIP",
+                    help="other MLIPs that make the geometries of the thickest model at the first setting: "
+                         "the table's 'geometry source' series")
     ap.add_argument("--scf", choices=("loose", "default"), default="loose",
                     help="loose: GPAW density 1e-3, eigenstates 4e-7 (total energies to ~1 meV)")
     from pvatoms.calc.gpaw_calc import EIGENSOLVERS
@@ -99,8 +110,14 @@ def main(argv=None) -> int:
     spec = {"study": "boundary", "name": "bench-boundary", "backend": "gpaw", "folder": str(out),
             "backend_settings": settings, "relax": parse_relax(args.relax, args.relax_fmax),
             "models": [parse_model(m) for m in args.models], "settings": [parse_setting(s) for s in args.settings]}
-    if spec["relax"]["backend"] == "gpaw":
+    if args.interface_fmax is not None:
+        spec["interface_fmax"] = args.interface_fmax
+    elif spec["relax"]["backend"] == "gpaw":
         spec["interface_fmax"] = spec["relax"]["fmax"]
+    if args.interface_steps is not None:
+        spec["interface_steps"] = args.interface_steps
+    if args.geometries:
+        spec["geometries"] = list(args.geometries)
     graph = plan_study(spec)
     t0 = time.perf_counter()
 
