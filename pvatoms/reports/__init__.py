@@ -19,7 +19,9 @@ from pvatoms.reports.overhead import overhead, overhead_line, record_invocation,
 from pvatoms.reports.pictures import picture
 
 HTML_STYLE = ("body{font-family:sans-serif;max-width:60em;margin:2em auto;line-height:1.4}"
-              "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px}img{max-width:100%}")
+              # a table wider than the page (the boundary convergence table) scrolls in its own box
+              "table{border-collapse:collapse;display:block;overflow-x:auto;max-width:100%;font-size:.9em}"
+              "td,th{border:1px solid #ccc;padding:2px 6px}img{max-width:100%}")
 
 
 def to_html(markdown_text: str, title: str) -> str:
