@@ -67,8 +67,8 @@ def _case(c: dict, by_label: dict, out: Path, axis: str, soc: bool, pdos: bool) 
         return {**row, "status": "missing", "missing": missing}
     where = out / c["case"].replace("@", "_")
     res = {**row, "status": "completed"}
-    periods = c.get("periods") or bulk_periods(read_result(folders["perovskite_bulk"]),
-                                               read_result(folders["rp_bulk"]), axis)
+    pv_doc, rp_doc = read_result(folders["perovskite_bulk"]), read_result(folders["rp_bulk"])
+    periods = c.get("periods") or bulk_periods(pv_doc, rp_doc, axis)
     res["periods"] = periods
     res["alignment"] = analyse_alignment(folders["interface"], folders["perovskite_bulk"], folders["rp_bulk"],
                                          where / "alignment-pbe", periods=periods, label=f"{c['case']} PBE")
@@ -83,8 +83,7 @@ def _case(c: dict, by_label: dict, out: Path, axis: str, soc: bool, pdos: bool) 
     res["geometry"] = (res["level_of_theory"] or {}).get("geometry")
     res["residual"] = residual_load(idoc)
     try:
-        res["framework"] = framework_check(idoc, read_result(folders["perovskite_bulk"]),
-                                           read_result(folders["rp_bulk"]), axis)
+        res["framework"] = framework_check(idoc, pv_doc, rp_doc, axis)
     except InputError as err:                    # no Pb–Br octahedra to compare
         res["framework"] = None
         res.setdefault("notes", []).append(f"octahedra not compared with the bulks: {err}")
