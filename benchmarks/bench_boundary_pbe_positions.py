@@ -4,13 +4,16 @@
     OMP_NUM_THREADS=1 python benchmarks/bench_boundary_pbe_positions.py runs/bt-chgnet   --model rp1-pv3
 
 Reads a ``bench_boundary.py`` output folder (its MLIP-relaxed Pnma bulk, strained RP bulk and
-interface model), relaxes the atoms of all three by GPAW PBE (cut-off ECUT; density converged
-to 1e-4 for the forces; k-points by ``--kpoint-density``, default the boundary study's DFT
-relaxation rule, 3 per Å⁻¹ through :func:`pvatoms.studies.boundary.mesh`: 3x2x3 for Pnma, 3x3x1
-for the strained RP and a model), keeping the MLIP cells, then computes the statics at Γ as bench_boundary does and the PBE and PBE+SOC offsets again
-(:func:`pvatoms.analysis.alignment.analyse_alignment`). Level of theory: PBE energies on PBE
-positions in cells that the MLIP relaxed; a step towards PBE//PBE, not PBE//PBE. Comparing the
-offsets of two MLIP starts before and after says how much of their spread the positions carry.
+interface model), relaxes the atoms of all three by GPAW PBE (cut-off ECUT; density converged to
+1e-4 for the forces; k-points by ``--kpoint-density``, default the boundary study's DFT relaxation
+rule, 3 per Å⁻¹ through :func:`pvatoms.studies.boundary.mesh`: 3x2x3 for Pnma, 3x3x1 for the
+strained RP and a model), keeping the MLIP cells, then computes the statics at Γ as bench_boundary
+does and the PBE and PBE+SOC offsets again (:func:`pvatoms.analysis.alignment.analyse_alignment`)
+and the model's octahedra plane by plane before and after
+(:func:`pvatoms.studies.boundary_analysis.framework_check`). Level of theory: PBE energies on PBE
+positions in cells that the MLIP relaxed (``PBE//PBE (CHGNet 0.3.0 cell)`` in the result documents);
+a step towards PBE//PBE, not PBE//PBE. Comparing the offsets of two MLIP starts before and after
+says how much of their spread the positions carry.
 
 ``--kpoint-density 0`` relaxes at Γ, the statics' own sampling. That is not a relaxation to trust:
 at Γ the 20-atom Pnma cell relaxes to apical Pb–Br–Pb angles of 141-144° and Pb off-centring up to
@@ -32,6 +35,11 @@ RELAX_SCF = {"density": 1e-4, "eigenstates": 4e-7}
 STATIC_SCF = {"density": 1e-3, "eigenstates": 4e-7, "bands": "CBM+1"}
 
 
+def _pair(a: dict, b: dict, key: str, digits: int) -> str:
+    """``before -> after`` of one plane measure ('-' where a plane has none)."""
+    return " -> ".join("-" if r[key] is None else f"{r[key]:.{digits}f}" for r in (a, b))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("source", help="a bench_boundary.py output folder")
@@ -43,12 +51,14 @@ def main(argv=None) -> int:
     ap.add_argument("--kpoint-density", type=float, default=None,
                     help="k-points per Å⁻¹ of the relaxations (default: the study's rule, 3; 0: Γ)")
     args = ap.parse_args(argv)
+    from ase.io import read
+
     from pvatoms.analysis.alignment import analyse_alignment
     from pvatoms.calc.soc import soc_for_result
     from pvatoms.jobs.relax import relax
     from pvatoms.jobs.static import static
-    from pvatoms.schema import atoms_from_dict, read_result
-    from pvatoms.studies.boundary_analysis import bulk_periods, residual_load
+    from pvatoms.schema import read_result, structure_of
+    from pvatoms.studies.boundary_analysis import bulk_periods, framework_check, residual_load
 
     src = Path(args.source).resolve()
     out = Path(args.out).resolve() if args.out else src / "pbe-positions"
@@ -61,20 +71,22 @@ def main(argv=None) -> int:
     folders = {}
     for role, label in (("perovskite_bulk", "pv-bulk-relax"), ("rp_bulk", "rp-strained-relax"),
                         ("interface", f"{args.model}-relax")):
-        atoms = atoms_from_dict(read_result(src / label)["structure"])
+        atoms = structure_of(read_result(src / label))
         kpts = list(mesh(atoms, 1 / (2 * math.pi * density))) if density > 0 else [1, 1, 1]
         r = relax(atoms, out / f"{label}-pbe", fmax=args.fmax, steps=args.steps, cell=False,
                   convergence=RELAX_SCF, **{**gpaw, "kpts": kpts})
         if r.get("status") != "completed" and not (r.get("structure") and "did not reach" in str(r.get("reason"))):
             raise SystemExit(f"PBE relaxation of {label} failed: {r.get('reason')}")
-        s = static(atoms_from_dict(r["structure"]), out / f"{label}-pbe-static", write_gpw=True,
+        s = static(structure_of(r), out / f"{label}-pbe-static", write_gpw=True,
                    convergence=STATIC_SCF, **gpaw)
         if s.get("status") != "completed":
             raise SystemExit(f"static of {label} failed: {s.get('reason')}")
         folders[role] = out / f"{label}-pbe-static"
         data = r.get("data") or {}
+        first = read(out / f"{label}-pbe" / "relax.traj", 0)
         report["steps"][label] = {"kpts": kpts, "steps": data.get("steps"), "converged": r.get("status") == "completed",
-                                  "wall (s)": r.get("wall_time"), "residual after": residual_load(s)}
+                                  "wall (s)": r.get("wall_time"), "E start (eV)": first.get_potential_energy(),
+                                  "E end (eV)": r.get("energy"), "residual after": residual_load(s)}
         print(f"[{time.perf_counter() - t0:6.0f} s] {label}: {data.get('steps')} PBE steps "
               f"({'converged' if r.get('status') == 'completed' else 'not converged'}), "
               f"F_max {report['steps'][label]['residual after']['max_force']:.3f} eV/Å", flush=True)
@@ -95,6 +107,16 @@ def main(argv=None) -> int:
                 "dV": a["potential_step"], "VBO": a["vbo"], "CBO": a["cbo"],
                 "lineup ±": a["uncertainty"], "verdict": a["verdict"]["verdict"], "margin": a["verdict"]["margin"]}
     report["offsets"] = rows
+    report["framework"] = {}
+    for name, f in (("MLIP positions", {"interface": src / f"{args.model}-relax", "perovskite_bulk": src / "pv-bulk-relax",
+                                        "rp_bulk": src / "rp-strained-relax"}), ("PBE positions", folders)):
+        docs = {k: read_result(v) for k, v in f.items()}
+        fw = framework_check(docs["interface"], docs["perovskite_bulk"], docs["rp_bulk"], "b")
+        report["framework"][name] = {"tilt_deviation": fw["tilt_deviation"], "profile": fw["profile"]}
+    print("\nPb planes of the model, MLIP -> PBE positions: region | off-centring (Å) | apical | equatorial (°)")
+    for a, b in zip(*(report["framework"][n]["profile"] for n in ("MLIP positions", "PBE positions"))):
+        print(f"{a['region']:>11} | {_pair(a, b, 'off_centring', 3)} | {_pair(a, b, 'apical', 1)} | "
+              f"{_pair(a, b, 'equatorial', 1)}")
     print("\npositions, edges | dV (eV) | VBO (eV) | CBO (eV) | lineup ± | verdict, margin")
     for k, r in rows.items():
         print(f"{k} | {r['dV']:+.3f} | {r['VBO']:+.3f} | {r['CBO']:+.3f} | {r['lineup ±']:.3f} | "

@@ -17,8 +17,9 @@ energy             total energy, eV (None where the job has none)
 energy_per_atom    eV/atom
 forces             eV/Å, one row per atom
 stress             eV/Å^3, Voigt order xx yy zz yz xz xy
-level_of_theory    ``{"energy", "geometry", "label"}``: e.g. ``PBE//SevenNet-0`` for a DFT single point on an
-                   MLIP geometry (see :func:`level_of_theory`)
+level_of_theory    ``{"energy", "geometry", "cell", "label"}``: e.g. ``PBE//SevenNet-0`` for a DFT single
+                   point on an MLIP geometry, ``PBE//PBE (SevenNet-0 cell)`` for PBE positions in an
+                   MLIP cell (see :func:`level_of_theory`, :func:`geometry_of`)
 band_edges         ``{"vbm", "cbm", "gap" (eV), "direct" (bool), "k_vbm", "k_cbm" (fractional),
                    "fermi" (eV)}`` for DFT backends, else None
 images             NEB: list of ``{"structure", "energy"}``; else None
@@ -102,13 +103,48 @@ def method_of(backend: dict | None) -> str:
     return "SevenNet-0" if model in ("SevenNet 7net-0", "SevenNet-0") else model
 
 
-def level_of_theory(energy_backend: dict | None, geometry: str | None) -> dict:
-    """``{"energy", "geometry", "label"}``: the method of the energy, the method the geometry was
-    relaxed with (``input`` when not known) and the usual ``E//G`` label (``PBE//PBE``,
-    ``PBE//SevenNet-0``)."""
+def level_of_theory(energy_backend: dict | None, geometry: str | None, cell: str | None = None) -> dict:
+    """``{"energy", "geometry", "cell", "label"}``: the method of the energy, the method the
+    atomic positions were relaxed with (``input`` when not known), the method the cell was relaxed
+    with (None when not known) and the usual ``E//G`` label (``PBE//PBE``, ``PBE//SevenNet-0``).
+    A cell from another method than the positions is named in the label, as in
+    ``PBE//PBE (SevenNet-0 cell)`` for PBE positions relaxed in a SevenNet-0 cell."""
     energy = method_of(energy_backend)
     geometry = geometry or "input"
-    return {"energy": energy, "geometry": geometry, "label": f"{energy}//{geometry}"}
+    label = f"{energy}//{geometry}"
+    if cell not in (None, "input", geometry):
+        label += f" ({cell} cell)"
+    return {"energy": energy, "geometry": geometry, "cell": cell, "label": label}
+
+
+def geometry_of(job: str, backend: dict | None, atoms: Atoms | None, settings: dict | None = None) -> tuple:
+    """(positions method, cell method) of what ``job`` reports on ``atoms``. A relaxation's
+    positions are its own method's; its cell is its own only when it relaxed every cell component
+    (``cell`` without ``cell_mask``), else the input's (a positions-only relaxation, a NEB, an
+    interface with its in-plane lattice fixed). Other jobs report the input's geometry. The input's
+    methods are ``atoms.info['geometry_method']`` and ``['cell_method']`` (default: the
+    geometry's), None where not known."""
+    info = atoms.info if atoms is not None else {}
+    given = info.get("geometry_method")
+    given_cell = info.get("cell_method") or given
+    if job not in RELAXING_JOBS:
+        return given, given_cell
+    own = method_of(backend)
+    s = settings or {}
+    if s.get("cell") and s.get("cell_mask") is None:
+        return own, own
+    return own, given_cell
+
+
+def structure_of(doc: dict) -> Atoms:
+    """The final structure of a result document, carrying where its positions and cell were
+    relaxed (``info['geometry_method']``, ``info['cell_method']``) for the jobs that start from it."""
+    atoms = atoms_from_dict(doc["structure"])
+    level = doc.get("level_of_theory") or {}
+    if level.get("geometry"):
+        atoms.info["geometry_method"] = level["geometry"]
+        atoms.info["cell_method"] = level.get("cell") or level["geometry"]
+    return atoms
 
 
 #: jobs that relax the geometry they report (their geometry is their own method's)
@@ -147,7 +183,11 @@ def apply_run_settings(doc: dict, actual: dict | None) -> dict:
         doc.setdefault("data", {})["planned_settings_differ"] = differ
     old = doc.get("level_of_theory") or {}
     geometry = method_of(backend) if doc.get("job") in RELAXING_JOBS else old.get("geometry")
-    doc["level_of_theory"] = level_of_theory(backend, geometry)
+    cell = old.get("cell")
+    planned = (doc.get("data") or {}).get("settings") or {}
+    if doc.get("job") in RELAXING_JOBS and planned.get("cell") and planned.get("cell_mask") is None:
+        cell = geometry                       # a full cell relaxation's cell is its own method's
+    doc["level_of_theory"] = level_of_theory(backend, geometry, cell)
     return doc
 
 
@@ -160,8 +200,7 @@ def new_document(job: str, backend: dict, atoms: Atoms | None = None, settings: 
         "input_structure": atoms_to_dict(atoms) if atoms is not None else None,
         "structure": None, "energy": None, "energy_per_atom": None, "forces": None, "stress": None,
         "band_edges": None, "images": None, "data": {}, "files": {}, "wall_time": None,
-        "level_of_theory": level_of_theory(backend, method_of(backend) if job in RELAXING_JOBS else
-                                           (atoms.info.get("geometry_method") if atoms is not None else None)),
+        "level_of_theory": level_of_theory(backend, *geometry_of(job, backend, atoms, settings)),
         "structure_hash": structure_hash(atoms, {"job": job, "backend": backend}) if atoms is not None else None,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "pvatoms_version": __version__,

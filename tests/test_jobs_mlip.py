@@ -218,3 +218,30 @@ def test_cli_run_static_and_failure_exit_code(run_cli, tmp_path):
     assert load(tmp_path / "rl")["status"] == "failed"
     proc = run_cli("run", "static", "pnma.cif", "--backend", "chgnet", "--charge", "-1", "-o", "q", check=False)
     assert proc.returncode == 2 and "charge -1 needs backend 'gpaw' or 'vasp'" in proc.stderr
+
+
+def test_level_of_theory_names_a_cell_from_another_method(tmp_path):
+    """Positions relaxed by one method in a cell relaxed by another carry both in the label; a
+    full cell relaxation makes the cell its own again; a fixed in-plane lattice keeps the input's."""
+    from pvatoms.analysis.chempots import check_same_level
+    from pvatoms.schema import structure_of
+    from pvatoms.studies.transforms import apply_transform
+    start = cspbbr3("cubic")
+    sn = "SevenNet-0"
+    cell = relax(start, tmp_path / "cell", backend="chgnet", cell=True, fmax=0.1, steps=20)
+    assert cell["level_of_theory"]["label"] == "CHGNet 0.3.0//CHGNet 0.3.0"
+    atoms = structure_of(cell)
+    assert (atoms.info["geometry_method"], atoms.info["cell_method"]) == ("CHGNet 0.3.0", "CHGNet 0.3.0")
+    pos = relax(atoms, tmp_path / "pos", backend="sevennet", fmax=0.1, steps=20)
+    assert pos["level_of_theory"] == {"energy": sn, "geometry": sn, "cell": "CHGNet 0.3.0",
+                                      "label": f"{sn}//{sn} (CHGNet 0.3.0 cell)"}
+    sp = static(apply_transform(structure_of(pos), [{"supercell": [1, 1, 2]}]), tmp_path / "sp", backend="chgnet")
+    assert sp["level_of_theory"]["label"] == f"CHGNet 0.3.0//{sn} (CHGNet 0.3.0 cell)"
+    masked = relax(structure_of(pos), tmp_path / "masked", backend="sevennet", cell=True,
+                   cell_mask=[0, 0, 1, 0, 0, 0], fmax=0.1, steps=20)
+    assert masked["level_of_theory"]["label"] == f"{sn}//{sn} (CHGNet 0.3.0 cell)"
+    full = relax(structure_of(pos), tmp_path / "full", backend="sevennet", cell=True, fmax=0.1, steps=20)
+    assert full["level_of_theory"] == {"energy": sn, "geometry": sn, "cell": sn, "label": f"{sn}//{sn}"}
+    with pytest.raises(InputError, match=r"cannot mix levels of theory.*SevenNet-0 \(CHGNet 0.3.0 cell\)"):
+        check_same_level([("full", full), ("pos", pos)])
+    assert check_same_level([("pos", pos), ("masked", masked)]) == f"{sn}//{sn} (CHGNet 0.3.0 cell)"

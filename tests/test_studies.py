@@ -115,7 +115,8 @@ def test_level_of_theory_follows_the_geometry(tmp_path):
     out = run_local(plan_study(study_from_dict(spec, folder=tmp_path)))
     assert out["static"]["status"] == "completed", out
     relax, static, edges = (read_result(tmp_path / x)["level_of_theory"] for x in ("relax", "static", "band-edges"))
-    assert relax == {"energy": "CHGNet 0.3.0", "geometry": "CHGNet 0.3.0", "label": "CHGNet 0.3.0//CHGNet 0.3.0"}
+    assert relax == {"energy": "CHGNet 0.3.0", "geometry": "CHGNet 0.3.0", "cell": None,        # a builder cell
+                     "label": "CHGNet 0.3.0//CHGNet 0.3.0"}
     assert static["label"] == "PBE//CHGNet 0.3.0" and edges["label"] == "PBE//CHGNet 0.3.0"
 
 

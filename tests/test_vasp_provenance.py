@@ -56,7 +56,7 @@ def test_parsed_hse_run_records_its_own_settings(tmp_path):
     b = doc["backend"]
     assert b["model"] == "HSE06" and b["settings"]["functional"] == "HSE06"
     assert b["settings"]["encut"] == 350.0 and b["settings_from"] == "run"
-    assert doc["level_of_theory"] == {"energy": "HSE06", "geometry": "input", "label": "HSE06//input"}
+    assert doc["level_of_theory"] == {"energy": "HSE06", "geometry": "input", "cell": None, "label": "HSE06//input"}
     assert doc["data"]["planned_settings_differ"] == {"functional": {"planned": "PBE", "run": "HSE06"},
                                                        "encut": {"planned": 500.0, "run": 350.0}}
     rs = doc["data"]["run_settings"]

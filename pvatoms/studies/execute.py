@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pvatoms.schema import atoms_from_dict
+from pvatoms.schema import atoms_from_dict, structure_of
 from pvatoms.studies.transforms import apply_transform
 
 #: per-atom arrays and images stay in result.json; summaries and stored data leave them out
@@ -33,10 +33,7 @@ def step_structure(params: dict, parents: dict, key: str = "structure"):
             raise ValueError(f"no parent result labelled {label!r} (have: {sorted(parents)})")
         if parent.get("status", "completed") != "completed":      # a member of a batch that failed
             raise StepFailed(f"parent {label} did not finish: {parent.get('reason')}")
-        atoms = atoms_from_dict(parent["structure"])
-        level = parent.get("level_of_theory") or {}
-        if level.get("geometry"):
-            atoms.info["geometry_method"] = level["geometry"]    # where this geometry was relaxed
+        atoms = structure_of(parent)                 # with where its positions and cell were relaxed
     transform = params.get(f"{key}_transform") if key != "structure" else None
     return apply_transform(atoms, transform or params.get("transform"))
 

@@ -26,7 +26,7 @@ OPERATIONS = ("supercell", "delete", "substitute", "insert", "phonon_displacemen
 def apply_transform(atoms: Atoms, transform: list | None) -> Atoms:
     """``atoms`` after the operations of ``transform`` (see the module docstring)."""
     from pvatoms.build.common import make_supercell
-    geometry = atoms.info.get("geometry_method")      # where the geometry came from survives the operations
+    where = {k: atoms.info[k] for k in ("geometry_method", "cell_method") if atoms.info.get(k) is not None}
     for step in transform or []:
         if not isinstance(step, dict) or len(step) != 1:
             raise InputError(f"a transform step is a one-key mapping, got {step!r}")
@@ -54,8 +54,7 @@ def apply_transform(atoms: Atoms, transform: list | None) -> Atoms:
             atoms = initial if arg["endpoint"] == "initial" else final
         else:
             raise InputError(f"unknown transform {kind!r}; valid: {', '.join(OPERATIONS)}")
-    if geometry is not None:
-        atoms.info["geometry_method"] = geometry
+    atoms.info.update(where)                          # where the geometry came from survives the operations
     return atoms
 
 
