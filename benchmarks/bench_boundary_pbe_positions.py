@@ -19,7 +19,7 @@ says how much of their spread the positions carry.
 at Γ the 20-atom Pnma cell relaxes to apical Pb–Br–Pb angles of 141-144° and Pb off-centring up to
 0.28 Å, its PBE gap opens by 0.4-0.8 eV (benchmarks/results/boundary_relaxation.md).
 
-Printed and written to ``OUT/pbe_positions.json`` (OUT: ``SOURCE/pbe-positions`` by default).
+Printed and written to ``OUT/pbe_positions_MODEL.json`` (OUT: ``SOURCE/pbe-positions`` by default).
 """
 
 from __future__ import annotations
@@ -101,15 +101,16 @@ def main(argv=None) -> int:
         if not all((Path(x) / "result.json").is_file() for x in f.values()):
             continue
         for soc in (False, True):
-            a = analyse_alignment(f["interface"], f["perovskite_bulk"], f["rp_bulk"], out / "alignment" /
+            a = analyse_alignment(f["interface"], f["perovskite_bulk"], f["rp_bulk"], out / f"alignment-{args.model}" /
                                   f"{name.split()[0]}-{'soc' if soc else 'pbe'}", periods=periods, soc=soc)
             rows[f"{name}, {'PBE+SOC' if soc else 'PBE'}"] = {
                 "dV": a["potential_step"], "VBO": a["vbo"], "CBO": a["cbo"],
                 "lineup ±": a["uncertainty"], "verdict": a["verdict"]["verdict"], "margin": a["verdict"]["margin"]}
     report["offsets"] = rows
     report["framework"] = {}
-    for name, f in (("MLIP positions", {"interface": src / f"{args.model}-relax", "perovskite_bulk": src / "pv-bulk-relax",
-                                        "rp_bulk": src / "rp-strained-relax"}), ("PBE positions", folders)):
+    mlip = {"interface": src / f"{args.model}-relax", "perovskite_bulk": src / "pv-bulk-relax",
+            "rp_bulk": src / "rp-strained-relax"}
+    for name, f in (("MLIP positions", mlip), ("PBE positions", folders)):
         docs = {k: read_result(v) for k, v in f.items()}
         fw = framework_check(docs["interface"], docs["perovskite_bulk"], docs["rp_bulk"], "b")
         report["framework"][name] = {"tilt_deviation": fw["tilt_deviation"], "profile": fw["profile"]}
@@ -122,7 +123,7 @@ def main(argv=None) -> int:
         print(f"{k} | {r['dV']:+.3f} | {r['VBO']:+.3f} | {r['CBO']:+.3f} | {r['lineup ±']:.3f} | "
               f"{r['verdict']}, {r['margin']:.2f}")
     report["wall_time_s"] = time.perf_counter() - t0
-    (out / "pbe_positions.json").write_text(json.dumps(report, indent=1, default=str))
+    (out / f"pbe_positions_{args.model}.json").write_text(json.dumps(report, indent=1, default=str))
     return 0
 
 
