@@ -122,11 +122,11 @@ def geometry_of(job: str, backend: dict | None, atoms: Atoms | None, settings: d
     positions are its own method's; its cell is its own only when it relaxed every cell component
     (``cell`` without ``cell_mask``), else the input's (a positions-only relaxation, a NEB, an
     interface with its in-plane lattice fixed). Other jobs report the input's geometry. The input's
-    methods are ``atoms.info['geometry_method']`` and ``['cell_method']`` (default: the
-    geometry's), None where not known."""
+    methods are ``atoms.info['geometry_method']`` and ``['cell_method']``, None where not known
+    (a built structure, a document written before cells were recorded): an unknown cell is never
+    named in the label."""
     info = atoms.info if atoms is not None else {}
-    given = info.get("geometry_method")
-    given_cell = info.get("cell_method") or given
+    given, given_cell = info.get("geometry_method"), info.get("cell_method")
     if job not in RELAXING_JOBS:
         return given, given_cell
     own = method_of(backend)
@@ -141,9 +141,9 @@ def structure_of(doc: dict) -> Atoms:
     relaxed (``info['geometry_method']``, ``info['cell_method']``) for the jobs that start from it."""
     atoms = atoms_from_dict(doc["structure"])
     level = doc.get("level_of_theory") or {}
-    if level.get("geometry"):
-        atoms.info["geometry_method"] = level["geometry"]
-        atoms.info["cell_method"] = level.get("cell") or level["geometry"]
+    for key, name in (("geometry", "geometry_method"), ("cell", "cell_method")):
+        if level.get(key) not in (None, "input"):
+            atoms.info[name] = level[key]
     return atoms
 
 

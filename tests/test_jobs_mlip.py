@@ -245,3 +245,9 @@ def test_level_of_theory_names_a_cell_from_another_method(tmp_path):
     with pytest.raises(InputError, match=r"cannot mix levels of theory.*SevenNet-0 \(CHGNet 0.3.0 cell\)"):
         check_same_level([("full", full), ("pos", pos)])
     assert check_same_level([("pos", pos), ("masked", masked)]) == f"{sn}//{sn} (CHGNet 0.3.0 cell)"
+    # a built cell is not known: an MLIP pre-relaxation in it, then another method, names no cell
+    pre = relax(start, tmp_path / "pre", backend="sevennet", cell=True, cell_mask=[0, 0, 1, 0, 0, 0],
+                fmax=0.1, steps=20)
+    after = relax(structure_of(pre), tmp_path / "after", backend="chgnet", fmax=0.1, steps=20)
+    assert pre["level_of_theory"]["cell"] is None and "cell_method" not in structure_of(pre).info
+    assert after["level_of_theory"]["label"] == "CHGNet 0.3.0//CHGNet 0.3.0"
