@@ -290,6 +290,11 @@ def test_geometry_part_runs_locally_with_a_masked_interface_relaxation(tmp_path)
     assert list(end.arrays["region"]) == list(start.arrays["region"])
     pv = atoms_from_dict(out["pv-bulk-relax"]["summary"]["structure"])
     assert np.linalg.norm(start.cell[1]) == pytest.approx(pv.cell[0, 0])   # interface v = relaxed Pnma a
+    # the in-plane lattice is the CHGNet bulks': a later DFT relaxation in it names that cell
+    assert out["rp1-pv3-structure"]["document"]["level_of_theory"]["cell"] == "CHGNet 0.3.0"
+    level = out["rp1-pv3-relax"]["summary"]["level_of_theory"]
+    assert level == {"energy": "CHGNet 0.3.0", "geometry": "CHGNet 0.3.0", "cell": "CHGNet 0.3.0",
+                     "label": "CHGNet 0.3.0//CHGNet 0.3.0"}
 
 
 def test_relax_refuses_a_cell_mask_without_cell(tmp_path):

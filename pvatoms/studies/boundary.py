@@ -158,7 +158,9 @@ def structure_node(roles: dict, folder: Path, make: str, rp_n: int = 1, axis: st
                    model: dict | None = None, **_) -> dict:
     """A structure derived at run time from the relaxed bulks (analysis kind ``boundary-structure``):
     ``make='interface'`` (the model's interface at the target in-plane lattice) or ``'strained'``
-    (bulk ``side`` at that lattice). Returns a document with ``structure`` and the strain record."""
+    (bulk ``side`` at that lattice). Returns a document with ``structure``, the strain record and
+    ``level_of_theory.cell``: the method that relaxed the bulks' cells (None unless both bulks
+    name the same), which the relaxation of the structure reports as its in-plane lattice's."""
     from pvatoms.build import cspbbr3, rp_interface
     got = {}
     for role in ("perovskite_bulk", "rp_bulk"):
@@ -167,6 +169,8 @@ def structure_node(roles: dict, folder: Path, make: str, rp_n: int = 1, axis: st
             raise RuntimeError(f"the {role.replace('_', ' ')} relaxation did not finish: no structure to build")
         got[role] = atoms_from_dict(items[0]["structure"])
     pv, rp = got["perovskite_bulk"], got["rp_bulk"]
+    cells = {((roles[role][0].get("level_of_theory") or {}).get("cell")) for role in ("perovskite_bulk", "rp_bulk")}
+    cell_method = cells.pop() if len(cells) == 1 else None   # the in-plane lattice's, when both bulks share it
     info = in_plane_targets(pv, rp, axis, strain_on, _t_rp(rp_n, model))
     tu, tv = info["target"]
     if make == "strained":
@@ -198,6 +202,7 @@ def structure_node(roles: dict, folder: Path, make: str, rp_n: int = 1, axis: st
         raise InputError(f"make must be 'interface' or 'strained', got {make!r}")
     return {"kind": "boundary-structure", "schema": ANALYSIS_SCHEMA, "make": make, "side": side,
             "model": model, "structure": atoms_to_dict(atoms), "natoms": len(atoms),
+            "level_of_theory": {"energy": None, "geometry": None, "cell": cell_method, "label": None},
             "stacking_normal": np.round(normal, 10).tolist(), "in_plane": info,
             "references": {"perovskite": roles["perovskite_bulk"][0]["label"], "rp": roles["rp_bulk"][0]["label"]}}
 

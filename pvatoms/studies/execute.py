@@ -162,4 +162,5 @@ def analysis_summary(doc: dict, label: str, folder, kind: str) -> dict:
     """What children of an analysis receive (its scalar keys)."""
     return {"label": label, "folder": str(folder), "job": f"join:{kind}",
             "status": doc.get("status", "completed"), "structure": doc.get("structure"),
+            "level_of_theory": doc.get("level_of_theory"),
             "data": {k: v for k, v in doc.items() if isinstance(v, (int, float, str, bool))}}
