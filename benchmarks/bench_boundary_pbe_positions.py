@@ -11,9 +11,10 @@ strained RP and a model), keeping the MLIP cells, then computes the statics at �
 does and the PBE and PBE+SOC offsets again (:func:`pvatoms.analysis.alignment.analyse_alignment`)
 and the model's octahedra plane by plane before and after
 (:func:`pvatoms.studies.boundary_analysis.framework_check`). Level of theory: PBE energies on PBE
-positions in cells that the MLIP relaxed (``PBE//PBE (CHGNet 0.3.0 cell)`` in the result documents);
-a step towards PBE//PBE, not PBE//PBE. Comparing the offsets of two MLIP starts before and after
-says how much of their spread the positions carry.
+positions in cells that the MLIP relaxed (``PBE//PBE (CHGNet 0.3.0 cell)`` in the result documents,
+for bench_boundary outputs written from 5bfc9ec on); a step towards PBE//PBE, not PBE//PBE.
+Comparing the offsets of two MLIP starts before and after says how much of their spread the
+positions carry.
 
 ``--kpoint-density 0`` relaxes at Γ, the statics' own sampling. That is not a relaxation to trust:
 at Γ the 20-atom Pnma cell relaxes to apical Pb–Br–Pb angles of 141-144° and Pb off-centring up to
