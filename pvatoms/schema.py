@@ -130,10 +130,14 @@ def geometry_of(job: str, backend: dict | None, atoms: Atoms | None, settings: d
     if job not in RELAXING_JOBS:
         return given, given_cell
     own = method_of(backend)
+    return own, own if relaxes_whole_cell(settings) else given_cell
+
+
+def relaxes_whole_cell(settings: dict | None) -> bool:
+    """Whether a relaxation with these job settings relaxed every cell component (``cell``
+    without ``cell_mask``): then its cell is its own method's."""
     s = settings or {}
-    if s.get("cell") and s.get("cell_mask") is None:
-        return own, own
-    return own, given_cell
+    return bool(s.get("cell")) and s.get("cell_mask") is None
 
 
 def structure_of(doc: dict) -> Atoms:
@@ -184,8 +188,7 @@ def apply_run_settings(doc: dict, actual: dict | None) -> dict:
     old = doc.get("level_of_theory") or {}
     geometry = method_of(backend) if doc.get("job") in RELAXING_JOBS else old.get("geometry")
     cell = old.get("cell")
-    planned = (doc.get("data") or {}).get("settings") or {}
-    if doc.get("job") in RELAXING_JOBS and planned.get("cell") and planned.get("cell_mask") is None:
+    if doc.get("job") in RELAXING_JOBS and relaxes_whole_cell((doc.get("data") or {}).get("settings")):
         cell = geometry                       # a full cell relaxation's cell is its own method's
     doc["level_of_theory"] = level_of_theory(backend, geometry, cell)
     return doc

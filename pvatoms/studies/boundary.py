@@ -162,14 +162,14 @@ def structure_node(roles: dict, folder: Path, make: str, rp_n: int = 1, axis: st
     ``level_of_theory.cell``: the method that relaxed the bulks' cells (None unless both bulks
     name the same), which the relaxation of the structure reports as its in-plane lattice's."""
     from pvatoms.build import cspbbr3, rp_interface
-    got = {}
+    got, cells = {}, set()
     for role in ("perovskite_bulk", "rp_bulk"):
         items = [r for r in roles.get(role, []) if r.get("status") == "completed"]
         if not items:
             raise RuntimeError(f"the {role.replace('_', ' ')} relaxation did not finish: no structure to build")
         got[role] = atoms_from_dict(items[0]["structure"])
+        cells.add((items[0].get("level_of_theory") or {}).get("cell"))
     pv, rp = got["perovskite_bulk"], got["rp_bulk"]
-    cells = {((roles[role][0].get("level_of_theory") or {}).get("cell")) for role in ("perovskite_bulk", "rp_bulk")}
     cell_method = cells.pop() if len(cells) == 1 else None   # the in-plane lattice's, when both bulks share it
     info = in_plane_targets(pv, rp, axis, strain_on, _t_rp(rp_n, model))
     tu, tv = info["target"]
