@@ -73,12 +73,12 @@ def main(argv=None) -> int:
     except InputError as exc:
         print(f"pvatoms: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:           # Ctrl-C, or SIGTERM during a job (jobs.interrupts)
         # Everything finished is already on disk (atomic result.json, store transactions); a
         # calculation thread may still be inside a C++ library, so leave without interpreter teardown.
         print(INTERRUPTED, file=sys.stderr, flush=True)
         sys.stdout.flush()
-        os._exit(130)
+        os._exit(getattr(exc, "exit_status", 130))   # 143 after SIGTERM
     if isinstance(out, int):
         return out
     if getattr(args, "json", False):

@@ -2,7 +2,7 @@
 
 A job body is a function ``body(doc, folder)`` that fills the result document. :func:`run_job`
 writes ``result.json`` with status ``running`` first, then ``completed`` or ``failed`` with the
-reason. A crashed calculation does not raise: the failure is in the document, so the other jobs of
+reason (also on Ctrl-C and SIGTERM, :mod:`pvatoms.jobs.interrupts`). A crashed calculation does not raise: the failure is in the document, so the other jobs of
 a study go on. Bad input (:class:`~pvatoms.errors.InputError`) still raises, before anything runs.
 """
 
@@ -17,6 +17,7 @@ from ase import Atoms
 
 from pvatoms import schema
 from pvatoms.errors import InputError
+from pvatoms.jobs.interrupts import reason as interrupt_reason, sigterm_interrupts
 from pvatoms.io import non_finite_paths, null_non_finite
 
 
@@ -56,15 +57,16 @@ def run_job(job: str, folder, atoms: Atoms | None, backend, body: Callable[[dict
     schema.save(doc, folder)
     t0 = time.perf_counter()
     try:
-        body(doc, folder)
+        with sigterm_interrupts():
+            body(doc, folder)
         doc["status"] = "completed"
     except InputError as exc:
         doc["status"], doc["reason"] = "failed", f"bad input: {exc}"
         doc["wall_time"] = time.perf_counter() - t0
         schema.save(null_non_finite(doc), folder)
         raise
-    except KeyboardInterrupt:
-        doc["status"], doc["reason"] = "failed", "interrupted (KeyboardInterrupt)"
+    except KeyboardInterrupt as exc:                # Ctrl-C, or SIGTERM (interrupts.Terminated)
+        doc["status"], doc["reason"] = "failed", interrupt_reason(exc)
         doc["wall_time"] = time.perf_counter() - t0
         schema.save(null_non_finite(doc), folder)
         raise
