@@ -10,7 +10,7 @@ from pvatoms.build import cspbbr3, defects_supercell
 from pvatoms.errors import InputError
 from pvatoms.jobs import neb, phonons, relax, static, vacancy_hop
 from pvatoms.jobs.neb import nearest_vacancy_hops
-from pvatoms.schema import RESULT_FILE, SCHEMA, load
+from pvatoms.schema import RESULT_FILE, SCHEMA, load, structure_of
 
 EXPERIMENT = np.array([8.244, 11.735, 8.198])
 
@@ -76,6 +76,24 @@ def test_failed_relaxation_is_recorded_and_others_go_on(tmp_path, pnma):
     assert load(tmp_path / "short")["status"] == "failed"
     assert (tmp_path / "short" / "relax.traj").is_file()
     assert docs[1]["status"] == "completed"
+
+
+def test_a_cell_relaxation_meets_its_stress_criterion_on_the_relaxed_components(tmp_path, pnma, chgnet_direct):
+    """smax is checked on the final stress: a cell relaxation that reaches fmax with a stress component
+    above smax is not converged; with a cell mask only the components that relaxed count."""
+    strained = pnma.copy()
+    strained.set_cell(pnma.cell * [0.96, 1.0, 1.0], scale_atoms=True)
+    strict = relax(strained, tmp_path / "strict", backend="chgnet", cell=True, fmax=0.05, smax=1e-6, steps=200)
+    assert strict["status"] == "failed" and strict["data"]["converged"] is False
+    assert "reached fmax 0.05 eV/Å but the largest stress component" in strict["reason"]
+    assert "above smax 1e-06 eV/Å^3" in strict["reason"]
+    worst = np.abs(chgnet_direct(structure_of(strict))[2]).max()
+    assert 1e-6 < worst < 0.05 * len(pnma) / pnma.get_volume()        # fmax bounds it (virial / N)
+    masked = relax(strained, tmp_path / "masked", backend="chgnet", cell=True, cell_mask=[0, 1, 0, 0, 0, 0],
+                   fmax=0.02, steps=200)
+    assert masked["status"] == "completed", masked["reason"]
+    s = np.abs(masked["stress"])
+    assert s[0] > 0.002 and s[1] < 0.002                # xx carries the imposed strain, yy relaxed
 
 
 def test_charged_request_refused_by_mlip(tmp_path, pnma):

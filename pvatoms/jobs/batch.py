@@ -35,7 +35,9 @@ from pvatoms.build.common import spacegroup
 from pvatoms.calc.batched import BatchedMLIP, check_batchable
 from pvatoms.errors import InputError
 from pvatoms.io import check_integer, check_number
-from pvatoms.jobs.common import check_atoms, check_charge, check_flag, check_fmax, check_steps, resolve_backend
+from pvatoms.jobs.common import (check_atoms, check_charge, check_flag, check_fmax, check_steps, resolve_backend,
+                                 stress_above)
+from pvatoms.jobs.interrupts import reason as interrupt_reason, sigterm_interrupts
 from pvatoms.jobs.runner import _hash_backend, _keep_aside, finite_or_failed
 
 
@@ -46,7 +48,7 @@ def relax_batch(structures, folders, backend="sevennet", cell: bool = False, fma
     """Relax every structure in its folder; returns the result documents in input order.
 
     fmax : force criterion, eV/Å (cell relaxations: also the cell force, virial / number of atoms,
-        as ASE's FrechetCellFilter). smax : recorded as in :func:`pvatoms.jobs.relax` (eV/Å^3).
+        as ASE's FrechetCellFilter). smax : checked on the final stress as in :func:`pvatoms.jobs.relax` (eV/Å^3).
     cell : also relax the cell (periodic cells). defect : a defect supercell (positions only).
     engine : a :class:`~pvatoms.calc.batched.BatchedMLIP` to reuse (its backend is used).
     """
@@ -62,7 +64,7 @@ def relax_batch(structures, folders, backend="sevennet", cell: bool = False, fma
     settings = {"cell": cell, "fmax": fmax, "smax": smax if cell else None, "steps": steps,
                 "charge": charge, "optimizer": optimizer}
     return _run_batch("relax", structures, folders, backend, settings, force, progress, engine,
-                      {"cell": cell, "fmax": fmax, "steps": steps, "checkpoint_every": checkpoint_every},
+                      {"cell": cell, "fmax": fmax, "smax": smax, "steps": steps, "checkpoint_every": checkpoint_every},
                       backend_settings)
 
 
@@ -133,16 +135,17 @@ def _run_batch(job, structures, folders, backend, settings, force, progress, eng
 
     t0 = time.perf_counter()
     try:
-        if relax:
-            for j, k in enumerate(todo):
-                _frame(folders[k], starts[j])
-            engine.relax(starts, cell=relax["cell"], fmax=relax["fmax"], steps=relax["steps"], on_result=on_result,
-                         checkpoint=lambda i, atoms, step: _checkpoint(folders[todo[i]], atoms, step),
-                         checkpoint_every=relax["checkpoint_every"])
-        else:
-            engine.static(starts, on_result=on_result)
-    except KeyboardInterrupt:
-        _fail_unfinished(docs, folders, todo, "interrupted (KeyboardInterrupt)", time.perf_counter() - t0)
+        with sigterm_interrupts():
+            if relax:
+                for j, k in enumerate(todo):
+                    _frame(folders[k], starts[j])
+                engine.relax(starts, cell=relax["cell"], fmax=relax["fmax"], steps=relax["steps"], on_result=on_result,
+                             checkpoint=lambda i, atoms, step: _checkpoint(folders[todo[i]], atoms, step),
+                             checkpoint_every=relax["checkpoint_every"])
+            else:
+                engine.static(starts, on_result=on_result)
+    except KeyboardInterrupt as exc:               # Ctrl-C, or SIGTERM (interrupts.Terminated)
+        _fail_unfinished(docs, folders, todo, interrupt_reason(exc), time.perf_counter() - t0)
         raise
     except Exception as exc:                       # noqa: BLE001 (a crash is recorded, not raised)
         _fail_unfinished(docs, folders, todo, f"{type(exc).__name__}: {exc}", time.perf_counter() - t0)
@@ -219,6 +222,10 @@ def _record(doc: dict, folder: Path, oc, batch_info: dict, relax) -> None:
             doc["status"] = "failed"
             doc["reason"] = (f"NotConverged: relaxation did not reach fmax {relax['fmax']} eV/Å within "
                              f"{relax['steps']} steps (max force now {oc.fmax:.3f} eV/Å); trajectory kept in relax.traj")
+        elif relax["cell"] and (left := stress_above(doc["stress"], relax["smax"])):
+            doc["data"]["converged"] = False
+            doc["status"] = "failed"
+            doc["reason"] = f"NotConverged: relaxation reached fmax {relax['fmax']} eV/Å but {left}; trajectory kept in relax.traj"
     if oc.error is not None:
         doc["status"], doc["reason"] = "failed", oc.error
 

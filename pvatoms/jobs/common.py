@@ -145,6 +145,30 @@ def max_force(atoms: Atoms) -> float:
     return float(np.linalg.norm(atoms.get_forces(), axis=1).max())
 
 
+def stress_above(stress, smax: float, mask=None) -> str | None:
+    """Why a cell relaxation that met its force criterion is not done: the largest stress component
+    (``stress``: Voigt, eV/Å^3) above ``smax`` (eV/Å^3); None when it is within or unknown.
+    ``mask``: the components that relaxed (six Voigt 0/1 or a 3x3 matrix, as the relaxation's
+    ``cell_mask``); the fixed ones carry the imposed strain's stress and are not checked.
+
+    FrechetCellFilter's cell forces are virial / number of atoms, so meeting ``fmax`` bounds the stress
+    by about fmax·N/V (0.01 eV/Å → 1.5e-4 eV/Å^3 for these halides, V/N ≈ 65 Å^3): ``smax`` is
+    checked after the relaxation, not steered by.
+    """
+    if stress is None:
+        return None
+    stress = np.abs(np.asarray(stress, dtype=float))
+    if mask is not None:
+        m = np.asarray(mask, dtype=bool)
+        free = m if m.shape == (6,) else m[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]
+        stress = stress[free]
+    worst = float(stress.max())
+    if worst <= smax:
+        return None
+    return (f"the largest stress component is {worst:.2e} eV/Å^3 ({worst * 160.2177:.3f} GPa), above smax "
+            f"{smax:g} eV/Å^3")
+
+
 #: Largest |charge| (e) a job accepts: beyond this no perovskite defect cell makes sense.
 MAX_CHARGE = 20
 

@@ -26,7 +26,7 @@ from pvatoms.build.common import spacegroup
 from pvatoms.errors import InputError, check_choice
 from pvatoms.io import check_number
 from pvatoms.jobs.common import (attach, check_atoms, check_charge, check_flag, check_fmax, check_steps, fill_static,
-                                 max_force, resolve_backend)
+                                 max_force, resolve_backend, stress_above)
 from pvatoms.jobs.runner import run_job
 
 OPTIMIZERS = {"bfgs": BFGS, "fire": FIRE}
@@ -41,9 +41,11 @@ def relax(atoms: Atoms, folder, backend="sevennet", cell: bool = False, fmax: fl
           force: bool = False, defect: bool = False, cell_mask=None, **backend_settings) -> dict:
     """Relax ``atoms`` in ``folder`` with ``backend``; returns the result document.
 
-    fmax : force criterion, eV/Å. smax : stress criterion for cell relaxations, eV/Å^3
-        (0.002 eV/Å^3 = 0.32 GPa); FrechetCellFilter folds it into the force criterion via the
-        cell degrees of freedom (``scalar_pressure`` 0).
+    fmax : force criterion, eV/Å (cell relaxations: also the cell force, virial / number of atoms,
+        as ASE's FrechetCellFilter with ``scalar_pressure`` 0).
+    smax : stress criterion of cell relaxations, eV/Å^3 (0.002 eV/Å^3 = 0.32 GPa): checked on the
+        final stress (:func:`pvatoms.jobs.common.stress_above`); a relaxation above it is
+        not converged.
     cell : also relax the cell (shape and volume).
     cell_mask : with ``cell``, which strain components relax: six booleans (Voigt order xx, yy,
         zz, yz, xz, xy, Cartesian) or a 3x3 boolean matrix (FrechetCellFilter ``mask``); e.g.
@@ -115,6 +117,8 @@ def _relax_body(atoms, backend, s):
             opt.attach(traj.write, interval=1)
             converged = bool(opt.run(fmax=s["fmax"], steps=s["steps"]))
         fill_static(doc, work, backend, folder)
+        stress_left = stress_above(doc["stress"], s["smax"], s.get("cell_mask")) if s["cell"] and converged else None
+        converged = converged and stress_left is None
         cellpar = work.cell.cellpar()
         doc["files"]["trajectory"] = "relax.traj"
         doc["files"]["log"] = "relax.log"
@@ -124,6 +128,8 @@ def _relax_body(atoms, backend, s):
             "volume": float(work.cell.volume),
             "spacegroup": {"tight": spacegroup(work, 0.01), "loose": spacegroup(work, 0.1)},
         })
+        if stress_left:
+            raise NotConverged(f"relaxation reached fmax {s['fmax']} eV/Å but {stress_left}; trajectory kept in relax.traj")
         if not converged:
             raise NotConverged(f"relaxation did not reach fmax {s['fmax']} eV/Å within {s['steps']} "
                                f"steps (max force now {max_force(work):.3f} eV/Å); trajectory kept in relax.traj")
