@@ -45,7 +45,7 @@ def relax(atoms: Atoms, folder, backend="sevennet", cell: bool = False, fmax: fl
         as ASE's FrechetCellFilter with ``scalar_pressure`` 0).
     smax : stress criterion of cell relaxations, eV/Å^3 (0.002 eV/Å^3 = 0.32 GPa): checked on the
         final stress (:func:`pvatoms.jobs.common.stress_above`); a relaxation above it is
-        not converged.
+        not converged. GPAW and MLIP backends; VASP stops on its force criterion (EDIFFG).
     cell : also relax the cell (shape and volume).
     cell_mask : with ``cell``, which strain components relax: six booleans (Voigt order xx, yy,
         zz, yz, xz, xy, Cartesian) or a 3x3 boolean matrix (FrechetCellFilter ``mask``); e.g.
