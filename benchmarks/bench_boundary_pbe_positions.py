@@ -16,6 +16,12 @@ for bench_boundary outputs written from 5bfc9ec on); a step towards PBE//PBE, no
 Comparing the offsets of two MLIP starts before and after says how much of their spread the
 positions carry.
 
+``--pbe-cell FOLDER`` (a completed PBE relaxation of the Pnma bulk's whole cell, same axes, e.g.
+at 400 eV) first strains all three MLIP structures by the diagonal strain that takes the MLIP Pnma
+lattice to that PBE one: the in-plane lattice becomes PBE's; the stacking length is the MLIP one scaled
+by the Pnma b ratio, not relaxed (its PBE stress is printed as the residual). Level of theory
+``PBE//PBE (PBE-strained cell)``. Comparing with a run without it says how much the cell carries.
+
 ``--kpoint-density 0`` relaxes at Γ, the statics' own sampling. That is not a relaxation to trust:
 at Γ the 20-atom Pnma cell relaxes to apical Pb–Br–Pb angles of 141-144° and Pb off-centring up to
 0.28 Å, its PBE gap opens by 0.4-0.8 eV (benchmarks/results/boundary_relaxation.md).
@@ -41,6 +47,35 @@ def _pair(a: dict, b: dict, key: str, digits: int) -> str:
     return " -> ".join("-" if r[key] is None else f"{r[key]:.{digits}f}" for r in (a, b))
 
 
+def pnma_strain(mlip, pbe_doc) -> "numpy.ndarray":
+    """Diagonal strain (x, y, z stretch factors) that takes the MLIP Pnma cell to the PBE one of
+    ``pbe_doc``, a completed PBE relaxation of the whole cell; both cells axis-aligned."""
+    import numpy as np
+
+    from pvatoms.schema import relaxes_whole_cell
+    from pvatoms.schema import structure_of
+    lot = pbe_doc.get("level_of_theory") or {}
+    if pbe_doc.get("status") != "completed" or lot.get("geometry") != "PBE" \
+            or not relaxes_whole_cell((pbe_doc.get("data") or {}).get("settings")):
+        raise SystemExit(f"--pbe-cell needs a completed PBE relaxation of the whole cell, got {lot.get('label')} "
+                         f"({pbe_doc.get('status')})")
+    cells = [np.asarray(mlip.cell), np.asarray(structure_of(pbe_doc).cell)]
+    for c in cells:
+        if np.abs(c - np.diag(np.diag(c))).max() > 1e-3:
+            raise SystemExit(f"--pbe-cell: the Pnma cells must be axis-aligned, got {c.round(4).tolist()}")
+    return np.diag(cells[1]) / np.diag(cells[0])
+
+
+def strained(atoms, strain):
+    """``atoms`` with cell and positions stretched by ``strain`` along x, y, z; cell method recorded
+    as ``PBE-strained``."""
+    import numpy as np
+    out = atoms.copy()
+    out.set_cell(np.asarray(atoms.cell) * strain[None, :], scale_atoms=True)
+    out.info["cell_method"] = "PBE-strained"
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("source", help="a bench_boundary.py output folder")
@@ -49,6 +84,8 @@ def main(argv=None) -> int:
     ap.add_argument("--ecut", type=float, default=200.0)
     ap.add_argument("--fmax", type=float, default=0.03, help="eV/Å")
     ap.add_argument("--steps", type=int, default=80)
+    ap.add_argument("--pbe-cell", default=None,
+                    help="a PBE full-cell relaxation of the Pnma bulk: strain the structures to its lattice first")
     ap.add_argument("--kpoint-density", type=float, default=None,
                     help="k-points per Å⁻¹ of the relaxations (default: the study's rule, 3; 0: Γ)")
     args = ap.parse_args(argv)
@@ -70,9 +107,16 @@ def main(argv=None) -> int:
     report = {"source": str(src), "model": args.model, "ecut": args.ecut, "fmax": args.fmax,
               "kpoint_density": density, "steps": {}}
     folders = {}
+    strain = None
+    if args.pbe_cell:
+        strain = pnma_strain(structure_of(read_result(src / "pv-bulk-relax")), read_result(Path(args.pbe_cell)))
+        report["pbe_cell"] = {"source": str(Path(args.pbe_cell).resolve()), "strain": (strain - 1).tolist()}
+        print("strain to the PBE lattice (x, y, z):", " ".join(f"{100 * (e - 1):+.2f} %" for e in strain))
     for role, label in (("perovskite_bulk", "pv-bulk-relax"), ("rp_bulk", "rp-strained-relax"),
                         ("interface", f"{args.model}-relax")):
         atoms = structure_of(read_result(src / label))
+        if strain is not None:
+            atoms = strained(atoms, strain)
         kpts = list(mesh(atoms, 1 / (2 * math.pi * density))) if density > 0 else [1, 1, 1]
         r = relax(atoms, out / f"{label}-pbe", fmax=args.fmax, steps=args.steps, cell=False,
                   convergence=RELAX_SCF, **{**gpaw, "kpts": kpts})

@@ -269,6 +269,44 @@ def test_the_interior_cut_of_a_model_built_from_the_bulk_is_that_bulk(tmp_path):
     assert np.allclose(dists(cut), dists(pv), atol=1e-6)
 
 
+def test_the_pbe_strain_takes_the_mlip_pnma_cell_to_the_pbe_one_and_names_the_cell(tmp_path):
+    """benchmarks/bench_boundary_pbe_positions.py --pbe-cell: the diagonal strain maps the MLIP Pnma
+    cell onto the PBE cell exactly, stretches a model's in-plane lattice the same way, and marks the
+    cell 'PBE-strained'; a relaxation that is not PBE's whole cell is refused."""
+    import sys
+    from pathlib import Path
+
+    from pvatoms.jobs import relax
+    from pvatoms.schema import atoms_from_dict, atoms_to_dict
+    from pvatoms.studies.boundary import bulk_structures, structure_node
+    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    from bench_boundary_pbe_positions import pnma_strain, strained
+    bulks = bulk_structures(study_from_dict(spec()))
+    pv = bulks["perovskite"]
+    target = pv.copy()
+    target.set_cell(np.asarray(pv.cell) * [0.985, 1.004, 0.99], scale_atoms=True)
+    pbe = {"status": "completed", "structure": atoms_to_dict(target),
+           "level_of_theory": {"energy": "PBE", "geometry": "PBE", "cell": "PBE", "label": "PBE//PBE"},
+           "data": {"settings": {"cell": True}}}
+    f = pnma_strain(pv, pbe)
+    assert f == pytest.approx([0.985, 1.004, 0.99], abs=1e-9)
+    assert np.allclose(strained(pv, f).cell, target.cell, atol=1e-9)
+    roles = {"perovskite_bulk": [_summary("pv", pv)], "rp_bulk": [_summary("rp", bulks["rp"])]}
+    iface = atoms_from_dict(structure_node(roles, tmp_path, make="interface",
+                                           model={"rp_layers": 1, "perovskite_layers": 3,
+                                                  "supercell": [1, 1]})["structure"])
+    out = strained(iface, f)
+    assert out.info["cell_method"] == "PBE-strained"
+    assert np.allclose(out.get_scaled_positions(), iface.get_scaled_positions(), atol=1e-9)
+    along = np.argmax(np.abs(np.asarray(iface.cell)[:2]), axis=1)      # the in-plane vectors' axes
+    assert out.cell.lengths()[:2] / iface.cell.lengths()[:2] == pytest.approx(f[along], abs=1e-9)
+    mlip = relax(pv, tmp_path / "chgnet", backend="chgnet", fmax=0.5, steps=2)
+    with pytest.raises(SystemExit, match="needs a completed PBE relaxation of the whole cell"):
+        pnma_strain(pv, mlip)
+    with pytest.raises(SystemExit, match="needs a completed PBE relaxation of the whole cell"):
+        pnma_strain(pv, {**pbe, "data": {"settings": {"cell": True, "cell_mask": [0, 1, 0, 0, 0, 0]}}})
+
+
 @pytest.mark.timeout(900)
 def test_geometry_part_runs_locally_with_a_masked_interface_relaxation(tmp_path):
     """Bulk relaxations -> run-time structures -> masked relaxations through the local runner
