@@ -137,9 +137,13 @@ def test_dft_relaxations_start_from_mlip_ones_and_feed_the_statics():
     assert steps["rp-bulk-relax"].backend_settings["kpts"] == expect == [3, 3, 1]
     assert steps["rp1-pv3-static-k1x1-300eV"].backend_settings["kpts"][:2] == [1, 1]        # the statics keep Γ
     assert any("k spacing of 0.0531" in n and "Γ-only cell relaxation" in n for n in g.notes)
-    assert any("cell relaxations at 250 eV, below 400 eV" in n for n in g.notes)
-    assert not any("Pulay" in n for n in plan_study(spec(relax={"backend": "gpaw", "backend_settings": {"ecut": 450}},
+    assert any("cell relaxations at 250 eV, below 520 eV" in n for n in g.notes)
+    assert not any("Pulay" in n for n in plan_study(spec(relax={"backend": "gpaw", "backend_settings": {"ecut": 520}},
                                                          models=[{"rp_layers": 1, "perovskite_layers": 1}])).notes)
+    # a GPAW relaxation with no cut-off of its own relaxes at 520 eV, where the Pulay stress is < 0.05 GPa
+    own = plan_study(spec(relax={"backend": "gpaw", "backend_settings": {}}, models=[{"rp_layers": 1, "perovskite_layers": 1}]))
+    assert {s.backend_settings["ecut"] for s in own.steps if s.job == "relax" and s.backend == "gpaw"} == {520.0}
+    assert not any("Pulay" in n for n in own.notes)
     # a finer setting sets the spacing: 4x4 in-plane on the 1x1 interface cell
     fine = study_from_dict(spec(relax={"backend": "gpaw"}, models=[{"rp_layers": 1, "perovskite_layers": 3}],
                                 settings=[{"kpts_in_plane": [1, 1]}, {"kpts_in_plane": [4, 4]}]))
@@ -314,7 +318,7 @@ def test_geometry_part_runs_locally_with_a_masked_interface_relaxation(tmp_path)
     from pvatoms.schema import atoms_from_dict
     from pvatoms.studies import run_local
     from pvatoms.studies.graph import StudyGraph
-    g = plan_study(spec(folder=str(tmp_path / "run"), relax={"backend": "chgnet", "fmax": 0.2, "steps": 150},
+    g = plan_study(spec(folder=str(tmp_path / "run"), relax={"backend": "chgnet", "fmax": 0.2, "smax": 0.01, "steps": 150},
                         interface_fmax=0.2, interface_steps=150, models=[{"rp_layers": 1, "perovskite_layers": 3}]))
     part = StudyGraph(g.study, g.name, g.folder, [s for s in g.steps if s.job == "relax"],
                       [a for a in g.analyses if a.kind == "boundary-structure"])

@@ -103,6 +103,7 @@ class Relax:
     cell: bool = True
     fmax: float = 0.02            # eV/Å
     steps: int | None = None
+    smax: float | None = None     # eV/Å^3, cell relaxations' stress criterion; default: the relax job's
     backend: str | None = None    # default: the study's backend
     backend_settings: dict | None = None
 
@@ -113,6 +114,8 @@ class Relax:
         out.fmax = _number(out.fmax, f"{where}.fmax")
         if out.steps is not None:
             out.steps = _number(out.steps, f"{where}.steps", int)
+        if out.smax is not None:
+            out.smax = _number(out.smax, f"{where}.smax")
         if out.backend is not None:
             check_choice(f"{where}.backend", out.backend, BACKENDS)
         return out
@@ -121,6 +124,8 @@ class Relax:
         out = {"cell": bool(self.cell), "fmax": self.fmax}
         if self.steps is not None:
             out["steps"] = self.steps
+        if self.smax is not None and self.cell:     # recorded only when given (hashes of other runs unchanged)
+            out["smax"] = self.smax
         return out
 
 
