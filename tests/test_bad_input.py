@@ -363,6 +363,7 @@ CASES = [
     # -- the command line: numbers --------------------------------------------------------------------
     ("relax --fmax nan", cli("run", "relax", f"{S}/cubic.cif", "--fmax", "nan", "-o", f"{S}/r1"), 2, r"--fmax: must be a finite number.*'nan'"),
     ("relax --fmax -1", cli("run", "relax", f"{S}/cubic.cif", "--fmax", "-1", "-o", f"{S}/r2"), 2, r"--fmax: .*between 0 and 10.*'-1'"),
+    ("relax --smax 0", cli("run", "relax", f"{S}/cubic.cif", "--cell", "--smax", "0", "-o", f"{S}/r8"), 2, r"--smax: .*between 0 and 1 \(lower excluded\) eV/Å\^3.*'0'"),
     ("relax --steps 0", cli("run", "relax", f"{S}/cubic.cif", "--steps", "0", "-o", f"{S}/r3"), 2, r"--steps: must be an integer between 1 and 100000"),
     ("static --charge 1.5", cli("run", "static", f"{S}/cubic.cif", "--charge", "1.5", "-o", f"{S}/r4"), 2, r"--charge: must be an integer.*'1.5'"),
     ("neb --images 0", cli("run", "neb", f"{S}/cubic.cif", f"{S}/rattled.extxyz", "--images", "0", "-o", f"{S}/r5"), 2, r"--images: .*between 1 and 50"),

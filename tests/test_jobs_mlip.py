@@ -238,6 +238,19 @@ def test_cli_run_static_and_failure_exit_code(run_cli, tmp_path):
     assert proc.returncode == 2 and "charge -1 needs backend 'gpaw' or 'vasp'" in proc.stderr
 
 
+def test_cli_relax_smax_decides_a_loose_cell_relaxation(run_cli, tmp_path):
+    """At fmax 0.5 eV/Å the cubic cell stops with a stress that --smax 1e-5 refuses and --smax 0.05 accepts."""
+    run_cli("build", "bulk", "--phase", "cubic", "-o", "cubic.cif")
+    common = ("--backend", "chgnet", "--cell", "--fmax", "0.5", "--steps", "20", "--option", "threads=1")
+    proc = run_cli("run", "relax", "cubic.cif", *common, "--smax", "1e-5", "-o", "tight", check=False)
+    doc = load(tmp_path / "tight")
+    assert proc.returncode == 1 and doc["status"] == "failed" and "above smax" in doc["reason"]
+    assert doc["data"]["settings"]["smax"] == 1e-5
+    loose = json.loads(run_cli("run", "relax", "cubic.cif", *common, "--smax", "0.05", "-o", "loose", "--json").stdout)
+    assert loose["status"] == "completed" and loose["data"]["settings"]["smax"] == 0.05
+    assert np.abs(loose["stress"]).max() > 1e-5               # the same stress the tight run refused
+
+
 def test_level_of_theory_names_a_cell_from_another_method(tmp_path):
     """Positions relaxed by one method in a cell relaxed by another carry both in the label; a
     full cell relaxation makes the cell its own again; a fixed in-plane lattice keeps the input's."""

@@ -46,6 +46,9 @@ def add_job_arguments(p, job: str) -> None:
     if job == "relax":
         p.add_argument("--cell", action="store_true", help="also relax the cell (FrechetCellFilter)")
         p.add_argument("--fmax", type=FORCE, default=0.02, help="force criterion, eV/Å (default 0.02)")
+        p.add_argument("--smax", type=Number(0, 1, low_open=True, unit="eV/Å^3"), default=0.002,
+                       help="with --cell: stress criterion, eV/Å^3 (default 0.002 = 0.32 GPa), checked "
+                            "when fmax is met")
     if job in ("relax", "neb"):
         p.add_argument("--steps", type=STEPS, default=None, help="optimiser step limit")
     if job in ("relax", "static", "band-edges"):
@@ -98,8 +101,8 @@ def run_job(args) -> dict:
     else:
         atoms = read_structure(args.structure)
         if args.job == "relax":
-            doc = jobs.relax(atoms, args.output, cell=args.cell, fmax=args.fmax, charge=args.charge,
-                             **steps, **common)
+            doc = jobs.relax(atoms, args.output, cell=args.cell, fmax=args.fmax, smax=args.smax,
+                             charge=args.charge, **steps, **common)
         elif args.job == "static":
             doc = jobs.static(atoms, args.output, charge=args.charge, **common)
         elif args.job == "phonons":
