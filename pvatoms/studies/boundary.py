@@ -222,8 +222,8 @@ def plan(study: BoundaryStudy) -> StudyGraph:
         notes.append(f"DFT relaxations at a k spacing of {dk_relax:.4f} Å⁻¹ (the finest setting's, never coarser "
                      f"than {RELAX_KPOINT_DENSITY:g} k-points per Å⁻¹): a Γ-only cell relaxation of these 8 Å "
                      "cells is off by ~1 GPa")
-    if rbackend == "gpaw" and "ecut" not in rsettings:
-        rsettings = {**rsettings, "ecut": RELAX_STRESS_ECUT}      # a cell relaxation needs it (see the constant)
+    if rbackend == "gpaw":
+        rsettings = {"ecut": RELAX_STRESS_ECUT, **rsettings}     # a cell relaxation needs it (see the constant)
     if rbackend == "gpaw" and float(rsettings["ecut"]) < RELAX_STRESS_ECUT:
         notes.append(f"cell relaxations at {float(rsettings['ecut']):g} eV, below {RELAX_STRESS_ECUT:g} eV: expect a "
                      "Pulay stress of a few tenths of a GPa (0.4 GPa at 400 eV in Pnma CsPbBr3, about 1 % in lattice "
