@@ -78,6 +78,29 @@ def test_failed_relaxation_is_recorded_and_others_go_on(tmp_path, pnma):
     assert docs[1]["status"] == "completed"
 
 
+def test_a_rerun_continues_the_step_count_of_an_unfinished_relaxation(tmp_path, pnma):
+    """Steps are counted along the whole trajectory: a rerun continues the numbering of relax.log,
+    does not write its start frame twice, and ends on the structure the last frame holds."""
+    from ase.io import read
+    rattled = pnma.copy()
+    rattled.rattle(0.1, seed=2)
+    folder = tmp_path / "r"
+    first = relax(rattled, folder, backend="chgnet", steps=2, fmax=0.001)
+    assert first["status"] == "failed" and first["data"]["steps"] == 2
+    assert "restarted_at_step" not in first["data"]
+    again = relax(rattled, folder, backend="chgnet", steps=3, fmax=0.001)
+    assert again["status"] == "failed" and "within 3 steps more (5 in all)" in again["reason"]
+    d = again["data"]
+    assert d["restarted_from_trajectory"] and d["restarted_at_step"] == 2 and d["steps"] == 5
+    frames = read(folder / "relax.traj", index=":")
+    assert len(frames) == 6                                      # steps 0-5, none twice
+    assert not np.allclose(frames[2].positions, frames[3].positions)
+    assert np.allclose(structure_of(again).positions, frames[-1].positions)
+    logged = [int(line.split()[1]) for line in (folder / "relax.log").read_text().splitlines()
+              if line.startswith("BFGS:")]
+    assert logged == [0, 1, 2, 3, 4, 5]
+
+
 def test_a_cell_relaxation_meets_its_stress_criterion_on_the_relaxed_components(tmp_path, pnma, chgnet_direct):
     """smax is checked on the final stress: a cell relaxation that reaches fmax with a stress component
     above smax is not converged; with a cell mask only the components that relaxed count."""

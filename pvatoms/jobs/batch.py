@@ -36,7 +36,7 @@ from pvatoms.calc.batched import BatchedMLIP, check_batchable
 from pvatoms.errors import InputError
 from pvatoms.io import check_integer, check_number
 from pvatoms.jobs.common import (check_atoms, check_charge, check_flag, check_fmax, check_steps, resolve_backend,
-                                 stress_above)
+                                 resume_start, stress_above)
 from pvatoms.jobs.interrupts import reason as interrupt_reason, sigterm_interrupts
 from pvatoms.jobs.runner import _hash_backend, _keep_aside, finite_or_failed
 
@@ -119,7 +119,7 @@ def _run_batch(job, structures, folders, backend, settings, force, progress, eng
         doc["data"]["settings"] = dict(settings)
         docs[k] = doc
         todo.append(k)
-        starts.append(_start(atoms, folder, doc) if relax else atoms)
+        starts.append(resume_start(atoms, folder, doc)[0] if relax else atoms)
     if not todo:
         return docs
     for k in todo:
@@ -150,23 +150,6 @@ def _run_batch(job, structures, folders, backend, settings, force, progress, eng
     except Exception as exc:                       # noqa: BLE001 (a crash is recorded, not raised)
         _fail_unfinished(docs, folders, todo, f"{type(exc).__name__}: {exc}", time.perf_counter() - t0)
     return docs
-
-
-def _start(atoms, folder: Path, doc: dict):
-    """The structure a relaxation starts from: its last trajectory frame when a previous run was cut
-    short (as :func:`pvatoms.jobs.relax`), labels and info of the input kept."""
-    traj = folder / "relax.traj"
-    if traj.is_file() and traj.stat().st_size > 0:
-        try:
-            last = read(traj, index=-1)
-        except Exception:                          # noqa: BLE001 (a torn trajectory: start afresh)
-            return atoms
-        if len(last) == len(atoms) and (last.numbers == atoms.numbers).all():
-            start = atoms.copy()
-            start.positions, start.cell = last.positions, last.cell
-            doc["data"]["restarted_from_trajectory"] = True
-            return start
-    return atoms
 
 
 def _frame(folder: Path, atoms) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 from ase import Atoms
+from ase.io import read
 
 from pvatoms.calc import get_backend
 from pvatoms.errors import InputError
@@ -97,6 +98,27 @@ def domain_report(calc) -> dict | None:
                 "receptive_field": float(r["receptive_field"]), "atoms": int(r["atoms"]),
                 "largest_cluster": int(r["largest_cluster"])}
     return None
+
+
+def resume_start(atoms: Atoms, folder: Path, doc: dict) -> tuple[Atoms, int]:
+    """Where a relaxation in ``folder`` starts: the last frame of ``relax.traj`` when an earlier
+    run was cut short and that frame holds the same atoms, else ``atoms``; the input's arrays
+    (regions, sites) and info are kept. Returns (start, frames already in the trajectory: 0 when
+    it starts afresh). Marks ``doc["data"]["restarted_from_trajectory"]`` on a restart."""
+    traj = Path(folder) / "relax.traj"
+    if not (traj.is_file() and traj.stat().st_size > 0):
+        return atoms, 0
+    try:
+        frames = read(traj, index=":")
+    except Exception:                              # noqa: BLE001 (a torn trajectory: start afresh)
+        return atoms, 0
+    last = frames[-1] if frames else None
+    if last is None or len(last) != len(atoms) or not (last.numbers == atoms.numbers).all():
+        return atoms, 0
+    start = atoms.copy()
+    start.positions, start.cell = last.positions, last.cell
+    doc["data"]["restarted_from_trajectory"] = True
+    return start, len(frames)
 
 
 def fill_static(doc: dict, atoms: Atoms, backend, folder: Path | None = None) -> None:

@@ -5,7 +5,8 @@
 >>> doc = relax(cspbbr3(), "runs/relax-pnma", backend="sevennet", cell=True)   # doctest: +SKIP
 >>> doc["status"], doc["data"]["lattice"]                                    # doctest: +SKIP
 
-``data`` of the result document: ``converged`` (bool), ``steps``, ``fmax`` (eV/Å, final),
+``data`` of the result document: ``converged`` (bool), ``steps`` (along the whole trajectory,
+earlier runs included), ``restarted_at_step`` (on a rerun), ``fmax`` (eV/Å, final),
 ``lattice`` (a, b, c Å; α, β, γ °), ``volume`` (Å^3), ``spacegroup`` (spglib, 0.01 Å / 0.1 Å),
 and the criteria used. The trajectory is kept in ``relax.traj``; a rerun of an unfinished relaxation
 starts from its last frame. A relaxation that does not reach ``fmax`` within ``steps`` is recorded
@@ -19,14 +20,14 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 from ase.filters import FrechetCellFilter
-from ase.io import Trajectory, read
+from ase.io import Trajectory
 from ase.optimize import BFGS, FIRE
 
 from pvatoms.build.common import spacegroup
 from pvatoms.errors import InputError, check_choice
 from pvatoms.io import check_number
 from pvatoms.jobs.common import (attach, check_atoms, check_charge, check_flag, check_fmax, check_steps, fill_static,
-                                 max_force, resolve_backend, stress_above)
+                                 max_force, resolve_backend, resume_start, stress_above)
 from pvatoms.jobs.runner import run_job
 
 OPTIMIZERS = {"bfgs": BFGS, "fire": FIRE}
@@ -97,14 +98,8 @@ def _check_cell_mask(mask, cell: bool, backend) -> list:
 
 def _relax_body(atoms, backend, s):
     def body(doc, folder: Path):
-        traj_path = folder / "relax.traj"
-        start = atoms
-        if traj_path.is_file() and traj_path.stat().st_size > 0:
-            try:
-                start = read(traj_path, index=-1)          # continue an interrupted relaxation
-                doc["data"]["restarted_from_trajectory"] = True
-            except Exception:
-                start = atoms
+        start, frames = resume_start(atoms, folder, doc)   # continue an interrupted relaxation
+        done = max(frames - 1, 0)                        # steps taken before: frame 0 is the start
         work = attach(start, backend, folder, s["charge"], symmetry=not s.get("defect"))
         for key in ("region", "site", "boundary_distance"):
             if key in atoms.arrays:
@@ -112,8 +107,9 @@ def _relax_body(atoms, backend, s):
         work.info = dict(atoms.info)
         target = FrechetCellFilter(work, mask=s.get("cell_mask"), scalar_pressure=0.0) if s["cell"] else work
         opt_cls = OPTIMIZERS[s["optimizer"]]
-        with Trajectory(traj_path, "a", work) as traj:
+        with Trajectory(folder / "relax.traj", "a", work) as traj:
             opt = opt_cls(target, logfile=str(folder / "relax.log"))
+            opt.nsteps = done                            # numbering goes on; the start is not written twice
             opt.attach(traj.write, interval=1)
             converged = bool(opt.run(fmax=s["fmax"], steps=s["steps"]))
         fill_static(doc, work, backend, folder)
@@ -124,6 +120,7 @@ def _relax_body(atoms, backend, s):
         doc["files"]["log"] = "relax.log"
         doc["data"].update({
             "converged": converged, "steps": int(opt.nsteps), "fmax": max_force(work),
+            **({"restarted_at_step": done} if frames else {}),
             "lattice": dict(zip(["a", "b", "c", "alpha", "beta", "gamma"], np.round(cellpar, 5).tolist())),
             "volume": float(work.cell.volume),
             "spacegroup": {"tight": spacegroup(work, 0.01), "loose": spacegroup(work, 0.1)},
@@ -131,6 +128,7 @@ def _relax_body(atoms, backend, s):
         if stress_left:
             raise NotConverged(f"relaxation reached fmax {s['fmax']} eV/Å but {stress_left}; trajectory kept in relax.traj")
         if not converged:
+            more = f" more ({opt.nsteps} in all)" if done else ""
             raise NotConverged(f"relaxation did not reach fmax {s['fmax']} eV/Å within {s['steps']} "
-                               f"steps (max force now {max_force(work):.3f} eV/Å); trajectory kept in relax.traj")
+                               f"steps{more} (max force now {max_force(work):.3f} eV/Å); trajectory kept in relax.traj")
     return body
