@@ -174,6 +174,23 @@ def test_batched_relaxation_of_the_vacancy_set_equals_sequential(tmp_path):
     assert [a["created"] for a in again] == [d["created"] for d in docs]
 
 
+def test_a_batched_rerun_sets_aside_the_trajectory_of_another_structure(tmp_path, chgnet_engine):
+    """As the one-by-one relaxation: an unfinished trajectory in a folder is continued only by a
+    rerun of its own structure; another structure in that folder starts afresh, the old steps kept."""
+    from ase.io import read
+    a, b = distortions(2, amplitude=0.1)
+    folder = tmp_path / "x"
+    first, = relax_batch([a], [folder], engine=chgnet_engine, fmax=0.001, steps=2, progress=False)
+    assert first["status"] == "failed"
+    own, = relax_batch([a], [folder], engine=chgnet_engine, fmax=0.001, steps=2, progress=False)
+    assert own["data"]["restarted_from_trajectory"] and "set_aside" not in own["data"]
+    other, = relax_batch([b], [folder], engine=chgnet_engine, fmax=0.001, steps=2, progress=False)
+    assert "restarted_from_trajectory" not in other["data"]
+    aside, = [p for p in folder.iterdir() if p.name.startswith("relax.traj.set-aside-")]
+    assert other["data"]["set_aside"] == [aside.name]
+    assert np.allclose(read(aside, index=-1).positions, own["structure"]["positions"])
+
+
 @pytest.mark.slow
 def test_batched_cell_relaxation_of_a_distortion_set_sevennet(tmp_path):
     """SevenNet-0 (the default), cell and positions, strained and rattled Pnma cells: batched and

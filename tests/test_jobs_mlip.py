@@ -101,6 +101,32 @@ def test_a_rerun_continues_the_step_count_of_an_unfinished_relaxation(tmp_path, 
     assert logged == [0, 1, 2, 3, 4, 5]
 
 
+def test_an_unfinished_trajectory_is_continued_only_for_its_own_structure(tmp_path, pnma):
+    """A folder that holds an unfinished relaxation of another structure of the same atoms (here a
+    different rattle) does not continue it: its trajectory is set aside, kept, and the new one
+    starts at the new input; force=True also starts afresh."""
+    from ase.io import read
+    a, b = pnma.copy(), pnma.copy()
+    a.rattle(0.1, seed=3)
+    b.rattle(0.1, seed=4)
+    folder = tmp_path / "r"
+    assert relax(a, folder, backend="chgnet", steps=2, fmax=0.001)["status"] == "failed"
+    doc = relax(b, folder, backend="chgnet", steps=1, fmax=0.001)
+    assert "restarted_from_trajectory" not in doc["data"] and doc["data"]["steps"] == 1
+    aside = [p for p in folder.iterdir() if p.name.startswith("relax.traj.set-aside-")]
+    assert [p.name for p in aside] == doc["data"]["set_aside"] and len(aside) == 1
+    assert np.allclose(read(aside[0], index=0).positions, a.positions)      # a's steps kept
+    assert len(read(aside[0], index=":")) == 3
+    frames = read(folder / "relax.traj", index=":")
+    assert len(frames) == 2 and np.allclose(frames[0].positions, b.positions)
+    again = relax(b, folder, backend="chgnet", steps=1, fmax=0.001)          # b's own: continued
+    assert again["data"]["restarted_at_step"] == 1 and "set_aside" not in again["data"]
+    forced = relax(b, folder, backend="chgnet", steps=1, fmax=0.001, force=True)
+    assert "restarted_from_trajectory" not in forced["data"] and forced["data"]["steps"] == 1
+    aside = sorted(p.name for p in folder.iterdir() if p.name.startswith("relax.traj.set-aside-"))
+    assert len(aside) == 2 and forced["data"]["set_aside"][0] in aside     # none written over
+
+
 def test_a_cell_relaxation_meets_its_stress_criterion_on_the_relaxed_components(tmp_path, pnma, chgnet_direct):
     """smax is checked on the final stress: a cell relaxation that reaches fmax with a stress component
     above smax is not converged; with a cell mask only the components that relaxed count."""

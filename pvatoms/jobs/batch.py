@@ -15,7 +15,8 @@ anything runs, unless ``force``); the others are marked ``running``, and each is
 ``failed`` (with its reason) as soon as its own calculation ends, so one structure that fails does not
 lose the others and an interrupted batch keeps what finished. Relaxations use FIRE (ASE's parameters;
 ``optimizer`` must be ``fire``: BFGS is not batched), keep ``relax.traj`` (every ``checkpoint_every``
-steps and the final frame; a rerun starts from its last frame) and ``relax.log``; settings enter the
+steps and the final frame; a rerun of the same structure starts from its last frame, another structure
+sets it aside: :func:`pvatoms.jobs.runner.previous_result`) and ``relax.log``; settings enter the
 structure hash exactly as in :func:`pvatoms.jobs.relax`, so ``relax(..., optimizer="fire")`` and
 ``relax_batch`` treat each other's finished folders as their own. ``wall_time`` of each document is its
 share of the batch's time (by atoms per model call), so the shares add up to the time spent;
@@ -38,7 +39,7 @@ from pvatoms.io import check_integer, check_number
 from pvatoms.jobs.common import (check_atoms, check_charge, check_flag, check_fmax, check_steps, resolve_backend,
                                  resume_start, stress_above)
 from pvatoms.jobs.interrupts import reason as interrupt_reason, sigterm_interrupts
-from pvatoms.jobs.runner import _hash_backend, _keep_aside, finite_or_failed
+from pvatoms.jobs.runner import _hash_backend, finite_or_failed, previous_result
 
 
 def relax_batch(structures, folders, backend="sevennet", cell: bool = False, fmax: float = 0.02,
@@ -101,18 +102,8 @@ def _run_batch(job, structures, folders, backend, settings, force, progress, eng
         doc = schema.new_document(job, info, atoms, settings)
         doc["structure_hash"] = schema.structure_hash(atoms, {"job": job, "backend": _hash_backend(info),
                                                                "settings": settings})
-        try:
-            old = schema.load(folder)
-        except InputError as exc:                  # a torn / foreign result.json, as the runner says
-            if not force:
-                raise InputError(f"{exc}. The job folder {folder} is damaged: rerun with force=True to "
-                                 "recompute it (the damaged file is kept aside)") from None
-            _keep_aside(folder / schema.RESULT_FILE)
-            old = None
-        if old is not None and not force and old.get("status") == "completed":
-            if old.get("structure_hash") not in (None, doc["structure_hash"]):
-                raise InputError(f"{folder} already holds a completed {old.get('job')} of a different "
-                                 "structure or settings; use another folder (or force=True to redo it)")
+        old = previous_result(folder, doc, force, ("relax.traj",) if relax else ())
+        if old is not None:
             docs[k] = old
             continue
         folder.mkdir(parents=True, exist_ok=True)

@@ -83,7 +83,8 @@ def neb(initial: Atoms, final: Atoms, folder, backend="sevennet", n_images: int 
 
     n_images : intermediate images. fmax : NEB force criterion, eV/Å. evaluation : one of
     :data:`EVALUATIONS` (``batched``: the moved images of a band step in one model call; SevenNet and
-    CHGNet). Rerunning an unfinished NEB continues from the last saved band.
+    CHGNet). Rerunning an unfinished NEB from the same initial structure continues from the last saved
+    band; another initial structure (or ``force``) sets ``neb.traj`` aside and starts afresh.
     """
     check_endpoints(initial, final)
     check_integer("n_images", n_images, 1, 50)
@@ -100,7 +101,7 @@ def neb(initial: Atoms, final: Atoms, folder, backend="sevennet", n_images: int 
         body = vasp_neb_body(initial, final, backend, n_images)
     else:
         body = _neb_body(initial, final, backend, settings, mode)
-    return run_job("neb", folder, initial, backend, body, settings, force=force)
+    return run_job("neb", folder, initial, backend, body, settings, force=force, restart_files=("neb.traj",))
 
 
 def image_evaluation(evaluation: str, backend) -> str:

@@ -9,7 +9,8 @@
 earlier runs included), ``restarted_at_step`` (on a rerun), ``fmax`` (eV/Å, final),
 ``lattice`` (a, b, c Å; α, β, γ °), ``volume`` (Å^3), ``spacegroup`` (spglib, 0.01 Å / 0.1 Å),
 and the criteria used. The trajectory is kept in ``relax.traj``; a rerun of an unfinished relaxation
-starts from its last frame. A relaxation that does not reach ``fmax`` within ``steps`` is recorded
+of the same structure starts from its last frame, and one of another structure (or with ``force``)
+sets it aside and starts afresh (:func:`pvatoms.jobs.runner.previous_result`). A relaxation that does not reach ``fmax`` within ``steps`` is recorded
 as failed, with the trajectory kept.
 """
 
@@ -76,7 +77,7 @@ def relax(atoms: Atoms, folder, backend="sevennet", cell: bool = False, fmax: fl
         body = vasp_body("relax", atoms, backend, charge=charge, cell=cell, fmax=fmax, defect=defect)
     else:
         body = _relax_body(atoms, backend, settings)
-    return run_job("relax", folder, atoms, backend, body, settings, force=force)
+    return run_job("relax", folder, atoms, backend, body, settings, force=force, restart_files=("relax.traj",))
 
 
 def _check_cell_mask(mask, cell: bool, backend) -> list:

@@ -22,14 +22,16 @@ from pvatoms.io import non_finite_paths, null_non_finite
 
 
 def run_job(job: str, folder, atoms: Atoms | None, backend, body: Callable[[dict, Path], None],
-            settings: dict | None = None, force: bool = False) -> dict:
+            settings: dict | None = None, force: bool = False, restart_files: tuple = ()) -> dict:
     """Run ``body`` for ``job`` in ``folder`` unless a completed result of the same input exists.
 
     ``settings`` (JSON-able) are recorded under ``doc['data']['settings']`` and enter the
     structure hash, so the same folder with different settings is refused rather than reused.
     A damaged ``result.json`` is reported (:class:`InputError`); with ``force`` it is renamed
     ``result.json.damaged-<time>`` and the job recomputed. NaN/Inf in the finished document are
-    written as null and the job recorded as failed, naming where they were.
+    written as null and the job recorded as failed, naming where they were. ``restart_files``
+    (names in ``folder``, e.g. ``relax.traj``) are what a rerun of an unfinished job continues
+    from: see :func:`previous_result`.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -39,20 +41,9 @@ def run_job(job: str, folder, atoms: Atoms | None, backend, body: Callable[[dict
     if atoms is not None:
         doc["structure_hash"] = schema.structure_hash(atoms, {"job": job, "backend": _hash_backend(info),
                                                                "settings": settings})
-    try:
-        old = schema.load(folder)
-    except InputError as exc:                 # torn / truncated / foreign result.json
-        if not force:
-            raise InputError(f"{exc}. The job folder {folder} is damaged: rerun with --force "
-                             "(force=True) to recompute it (the damaged file is kept aside)") from None
-        _keep_aside(folder / schema.RESULT_FILE)
-        old = None
-    if old is not None and not force:
-        if old.get("status") == "completed":
-            if old.get("structure_hash") not in (None, doc["structure_hash"]):
-                raise InputError(f"{folder} already holds a completed {old.get('job')} of a different "
-                                 "structure or settings; use another folder (or force=True to redo it)")
-            return old
+    old = previous_result(folder, doc, force, restart_files)
+    if old is not None:
+        return old
     doc["data"]["settings"] = settings
     schema.save(doc, folder)
     t0 = time.perf_counter()
@@ -80,6 +71,45 @@ def run_job(job: str, folder, atoms: Atoms | None, backend, body: Callable[[dict
     return doc
 
 
+def previous_result(folder: Path, doc: dict, force: bool = False, restart_files: tuple = ()) -> dict | None:
+    """The completed result in ``folder`` that stands for ``doc`` (same structure and settings),
+    or None when the job is to run.
+
+    A damaged ``result.json`` is reported (:class:`InputError`), or with ``force`` kept aside. A
+    completed result of another structure or settings is refused unless ``force``. The
+    ``restart_files`` of an earlier, unfinished run are continued only when that run had the
+    same input structure: with ``force``, or after a run of another structure, they are renamed
+    ``NAME.set-aside-<UTC time>`` (nothing deleted; recorded in ``doc['data']['set_aside']``) and
+    the job starts afresh.
+    """
+    try:
+        old = schema.load(folder)
+    except InputError as exc:                 # torn / truncated / foreign result.json
+        if not force:
+            raise InputError(f"{exc}. The job folder {folder} is damaged: rerun with --force "
+                             "(force=True) to recompute it (the damaged file is kept aside)") from None
+        _keep_aside(folder / schema.RESULT_FILE)
+        old = None
+    if old is not None and not force and old.get("status") == "completed":
+        if old.get("structure_hash") not in (None, doc["structure_hash"]):
+            raise InputError(f"{folder} already holds a completed {old.get('job')} of a different "
+                             "structure or settings; use another folder (or force=True to redo it)")
+        return old
+    if force or (old is not None and _other_input(old, doc)):
+        moved = [p.name for p in (_keep_aside(folder / n, "set-aside") for n in restart_files) if p]
+        if moved:
+            doc["data"]["set_aside"] = moved
+    return None
+
+
+def _other_input(old: dict, doc: dict) -> bool:
+    """Whether an earlier document in the folder started from another structure than ``doc``."""
+    a, b = old.get("input_structure"), doc.get("input_structure")
+    if not a or not b:
+        return False
+    return schema.structure_hash(schema.atoms_from_dict(a)) != schema.structure_hash(schema.atoms_from_dict(b))
+
+
 def finite_or_failed(doc: dict) -> dict:
     """NaN/Inf are no result: written as null, and a completed job becomes failed, naming where
     (the first five places); a job that failed already keeps its reason and gets a note."""
@@ -96,11 +126,14 @@ def finite_or_failed(doc: dict) -> dict:
     return doc
 
 
-def _keep_aside(path: Path) -> Path | None:
-    """Rename a damaged file to ``NAME.damaged-<UTC time>`` (nothing is deleted)."""
+def _keep_aside(path: Path, tag: str = "damaged") -> Path | None:
+    """Rename a file to ``NAME.<tag>-<UTC time>`` (nothing is deleted); None if there is none."""
     if not path.is_file():
         return None
-    dest = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}")
+    stem = f"{path.name}.{tag}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}"
+    dest, n = path.with_name(stem), 1
+    while dest.exists():                      # two in one second: never over an earlier one
+        dest, n = path.with_name(f"{stem}.{n}"), n + 1
     path.replace(dest)
     return dest
 
