@@ -64,7 +64,9 @@ def add_job_arguments(p, job: str) -> None:
     p.add_argument("--model", default=None, help="model file or name for the MLIP backends")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="backend setting, repeatable (e.g. ecut=500, kpts=[4,4,4], soc=true, potcar=spec)")
-    p.add_argument("--force", action="store_true", help="recompute even if the folder holds a completed result")
+    p.add_argument("--force", action="store_true",
+                   help="recompute from the start even if the folder holds a completed result (an earlier "
+                        "trajectory is renamed *.set-aside-<time>, not continued)")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="job folder")
     add_json(p, "print the result document")
 
