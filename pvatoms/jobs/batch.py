@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from ase.io import Trajectory, read
+from ase.io import Trajectory
 
 from pvatoms import schema
 from pvatoms.build.common import spacegroup

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 from ase import Atoms
-from ase.io import read
+from ase.io import Trajectory
 
 from pvatoms.calc import get_backend
 from pvatoms.errors import InputError
@@ -109,16 +109,16 @@ def resume_start(atoms: Atoms, folder: Path, doc: dict) -> tuple[Atoms, int]:
     if not (traj.is_file() and traj.stat().st_size > 0):
         return atoms, 0
     try:
-        frames = read(traj, index=":")
+        with Trajectory(traj) as frames:           # the count and the last frame, not every frame read
+            n, last = len(frames), (frames[-1] if len(frames) else None)
     except Exception:                              # noqa: BLE001 (a torn trajectory: start afresh)
         return atoms, 0
-    last = frames[-1] if frames else None
     if last is None or len(last) != len(atoms) or not (last.numbers == atoms.numbers).all():
         return atoms, 0
     start = atoms.copy()
     start.positions, start.cell = last.positions, last.cell
     doc["data"]["restarted_from_trajectory"] = True
-    return start, len(frames)
+    return start, n
 
 
 def fill_static(doc: dict, atoms: Atoms, backend, folder: Path | None = None) -> None:

@@ -10,8 +10,8 @@ earlier runs included), ``restarted_at_step`` (on a rerun), ``fmax`` (eV/Å, fin
 ``lattice`` (a, b, c Å; α, β, γ °), ``volume`` (Å^3), ``spacegroup`` (spglib, 0.01 Å / 0.1 Å),
 and the criteria used. The trajectory is kept in ``relax.traj``; a rerun of an unfinished relaxation
 of the same structure starts from its last frame, and one of another structure (or with ``force``)
-sets it aside and starts afresh (:func:`pvatoms.jobs.runner.previous_result`). A relaxation that does not reach ``fmax`` within ``steps`` is recorded
-as failed, with the trajectory kept.
+sets it aside and starts afresh (:func:`pvatoms.jobs.runner.previous_result`). A relaxation that
+does not reach ``fmax`` within ``steps`` is recorded as failed, with the trajectory kept.
 """
 
 from __future__ import annotations
@@ -101,11 +101,7 @@ def _relax_body(atoms, backend, s):
     def body(doc, folder: Path):
         start, frames = resume_start(atoms, folder, doc)   # continue an interrupted relaxation
         done = max(frames - 1, 0)                        # steps taken before: frame 0 is the start
-        work = attach(start, backend, folder, s["charge"], symmetry=not s.get("defect"))
-        for key in ("region", "site", "boundary_distance"):
-            if key in atoms.arrays:
-                work.arrays[key] = atoms.arrays[key]
-        work.info = dict(atoms.info)
+        work = attach(start, backend, folder, s["charge"], symmetry=not s.get("defect"))   # arrays, info kept
         target = FrechetCellFilter(work, mask=s.get("cell_mask"), scalar_pressure=0.0) if s["cell"] else work
         opt_cls = OPTIMIZERS[s["optimizer"]]
         with Trajectory(folder / "relax.traj", "a", work) as traj:
