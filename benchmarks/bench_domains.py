@@ -38,8 +38,9 @@ def run_leg(dot, out: Path, how: str, args) -> dict:
     doc = relax(dot, out / how, backend=backend, fmax=args.fmax, steps=args.steps)
     wall = time.perf_counter() - t
     data = doc.get("data") or {}
+    ran = (data.get("steps") or 0) - (data.get("restarted_at_step") or 0)   # this run's steps, not a resumed run's
     return {"domains": how, "status": doc["status"], "steps": data.get("steps"), "wall (s)": round(wall, 1),
-            "s per step": round(wall / max(1, data.get("steps") or 1), 3), "fmax (eV/Å)": data.get("fmax"),
+            "s per step": round(wall / max(1, ran), 3), "fmax (eV/Å)": data.get("fmax"),
             "energy (eV)": doc.get("energy"), "decomposition": data.get("domains"), "document": doc}
 
 
