@@ -127,6 +127,47 @@ def test_an_unfinished_trajectory_is_continued_only_for_its_own_structure(tmp_pa
     assert len(aside) == 2 and forced["data"]["set_aside"][0] in aside     # none written over
 
 
+@pytest.mark.parametrize("cell", [False, True], ids=["positions", "cell"])
+def test_an_interrupted_bfgs_relaxation_continues_on_the_path_of_an_uninterrupted_one(tmp_path, pnma, cell):
+    """Cut short after 2 steps and rerun for 3 more, a BFGS relaxation (positions, or positions and
+    cell through FrechetCellFilter) takes the same steps as one run 5 steps straight: the Hessian is
+    rebuilt from the trajectory, not reset."""
+    from ase.io import read
+    start = pnma.copy()
+    start.rattle(0.05, seed=5)
+    if cell:
+        start.set_cell(pnma.cell * [1.02, 0.99, 1.0], scale_atoms=True)
+    kw = dict(backend="chgnet", cell=cell, fmax=1e-4, smax=1e-6 if cell else 0.002)
+    straight = relax(start, tmp_path / "straight", steps=5, **kw)
+    relax(start, tmp_path / "cut", steps=2, **kw)
+    resumed = relax(start, tmp_path / "cut", steps=3, **kw)
+    assert resumed["data"]["hessian_rebuilt_from_steps"] == 2 and resumed["data"]["steps"] == 5
+    a, b = read(tmp_path / "straight" / "relax.traj", ":"), read(tmp_path / "cut" / "relax.traj", ":")
+    assert len(a) == len(b) == 6
+    assert np.abs(a[2].positions - a[3].positions).max() > 1e-3        # steps 3-5 move the atoms
+    for x, y in zip(a[3:], b[3:]):                                       # float32 model: 1e-5 Å
+        assert np.abs(x.positions - y.positions).max() < 1e-5
+        assert np.abs(x.cell[:] - y.cell[:]).max() < 1e-5
+    assert abs(straight["energy"] - resumed["energy"]) < E_TOL
+
+
+def test_a_rerun_with_other_settings_sets_the_unfinished_trajectory_aside(tmp_path, pnma):
+    """A trajectory continues only its own calculation: a rerun with a longer step limit or another
+    criterion continues it, one with another optimizer or cell setting starts afresh, the old
+    trajectory kept aside."""
+    start = pnma.copy()
+    start.rattle(0.05, seed=6)
+    folder = tmp_path / "r"
+    relax(start, folder, backend="chgnet", steps=1, fmax=1e-4)
+    more = relax(start, folder, backend="chgnet", steps=1, fmax=2e-4)
+    assert more["data"]["restarted_at_step"] == 1 and "set_aside" not in more["data"]
+    other = relax(start, folder, backend="chgnet", steps=1, fmax=1e-4, optimizer="fire")
+    assert "restarted_from_trajectory" not in other["data"] and len(other["data"]["set_aside"]) == 1
+    cell = relax(start, folder, backend="chgnet", steps=1, fmax=1e-4, optimizer="fire", cell=True)
+    assert "restarted_from_trajectory" not in cell["data"] and len(cell["data"]["set_aside"]) == 1
+    assert len([p for p in folder.iterdir() if p.name.startswith("relax.traj.set-aside-")]) == 2
+
+
 def test_a_cell_relaxation_meets_its_stress_criterion_on_the_relaxed_components(tmp_path, pnma, chgnet_direct):
     """smax is checked on the final stress: a cell relaxation that reaches fmax with a stress component
     above smax is not converged; with a cell mask only the components that relaxed count."""

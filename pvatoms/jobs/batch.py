@@ -102,12 +102,12 @@ def _run_batch(job, structures, folders, backend, settings, force, progress, eng
         doc = schema.new_document(job, info, atoms, settings)
         doc["structure_hash"] = schema.structure_hash(atoms, {"job": job, "backend": _hash_backend(info),
                                                                "settings": settings})
+        doc["data"]["settings"] = dict(settings)
         old = previous_result(folder, doc, force, ("relax.traj",) if relax else ())
         if old is not None:
             docs[k] = old
             continue
         folder.mkdir(parents=True, exist_ok=True)
-        doc["data"]["settings"] = dict(settings)
         docs[k] = doc
         todo.append(k)
         starts.append(resume_start(atoms, folder, doc)[0] if relax else atoms)

@@ -9,8 +9,10 @@
 earlier runs included), ``restarted_at_step`` (on a rerun), ``fmax`` (eV/Å, final),
 ``lattice`` (a, b, c Å; α, β, γ °), ``volume`` (Å^3), ``spacegroup`` (spglib, 0.01 Å / 0.1 Å),
 and the criteria used. The trajectory is kept in ``relax.traj``; a rerun of an unfinished relaxation
-of the same structure starts from its last frame, and one of another structure (or with ``force``)
-sets it aside and starts afresh (:func:`pvatoms.jobs.runner.previous_result`). A relaxation that
+of the same structure and settings starts from its last frame, BFGS with its Hessian rebuilt from
+the trajectory (``hessian_rebuilt_from_steps``), so the rerun follows the path the uninterrupted run
+would have taken (FIRE restarts at rest); another structure or settings beyond the step limit and
+criteria (or ``force``) sets it aside and starts afresh (:func:`pvatoms.jobs.runner.previous_result`). A relaxation that
 does not reach ``fmax`` within ``steps`` is recorded as failed, with the trajectory kept.
 """
 
@@ -97,6 +99,29 @@ def _check_cell_mask(mask, cell: bool, backend) -> list:
     return out.astype(int).tolist()
 
 
+def _replay_bfgs(opt: BFGS, target, traj: Path, s: dict) -> int:
+    """Rebuild the BFGS Hessian of an interrupted relaxation from its trajectory (positions,
+    forces and, for a cell relaxation, stresses of every step), so that the rerun takes the steps
+    the uninterrupted run would have taken. A cell filter is referred to the cell of the first
+    frame, as it was. Returns the number of steps replayed."""
+    with Trajectory(traj) as frames:
+        frames = list(frames)
+    if s["cell"]:
+        target.orig_cell = frames[0].cell
+    opt.state, previous = None, None
+    for frame in frames:
+        if s["cell"]:
+            view = FrechetCellFilter(frame, mask=s.get("cell_mask"), scalar_pressure=0.0)
+            view.orig_cell = frames[0].cell
+        else:
+            view = frame
+        pos, forces = view.get_positions().ravel(), view.get_forces().ravel()
+        opt.update(pos, forces, *(previous or (None, None)))    # the first call sets the starting Hessian
+        previous = (pos, forces)
+    opt.pos0, opt.forces0 = previous
+    return len(frames) - 1
+
+
 def _relax_body(atoms, backend, s):
     def body(doc, folder: Path):
         start, frames = resume_start(atoms, folder, doc)   # continue an interrupted relaxation
@@ -106,6 +131,8 @@ def _relax_body(atoms, backend, s):
         opt_cls = OPTIMIZERS[s["optimizer"]]
         with Trajectory(folder / "relax.traj", "a", work) as traj:
             opt = opt_cls(target, logfile=str(folder / "relax.log"))
+            if done and isinstance(opt, BFGS):
+                doc["data"]["hessian_rebuilt_from_steps"] = _replay_bfgs(opt, target, folder / "relax.traj", s)
             opt.nsteps = done                            # numbering goes on; the start is not written twice
             opt.attach(traj.write, interval=1)
             converged = bool(opt.run(fmax=s["fmax"], steps=s["steps"]))

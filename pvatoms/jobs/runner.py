@@ -18,7 +18,7 @@ from ase import Atoms
 from pvatoms import schema
 from pvatoms.errors import InputError
 from pvatoms.jobs.interrupts import reason as interrupt_reason, sigterm_interrupts
-from pvatoms.io import non_finite_paths, null_non_finite
+from pvatoms.io import non_finite_paths, null_non_finite, to_jsonable
 
 
 def run_job(job: str, folder, atoms: Atoms | None, backend, body: Callable[[dict, Path], None],
@@ -41,10 +41,10 @@ def run_job(job: str, folder, atoms: Atoms | None, backend, body: Callable[[dict
     if atoms is not None:
         doc["structure_hash"] = schema.structure_hash(atoms, {"job": job, "backend": _hash_backend(info),
                                                                "settings": settings})
+    doc["data"]["settings"] = settings
     old = previous_result(folder, doc, force, restart_files)
     if old is not None:
         return old
-    doc["data"]["settings"] = settings
     schema.save(doc, folder)
     t0 = time.perf_counter()
     try:
@@ -77,10 +77,11 @@ def previous_result(folder: Path, doc: dict, force: bool = False, restart_files:
 
     A damaged ``result.json`` is reported (:class:`InputError`), or with ``force`` kept aside. A
     completed result of another structure or settings is refused unless ``force``. The
-    ``restart_files`` of an earlier, unfinished run are continued only when that run had the
-    same input structure: with ``force``, or after a run of another structure, they are renamed
-    ``NAME.set-aside-<UTC time>`` (nothing deleted; recorded in ``doc['data']['set_aside']``) and
-    the job starts afresh.
+    ``restart_files`` of an earlier, unfinished run are continued only when that run was the same
+    calculation: the same job, input structure and backend, and settings that differ at most in
+    :data:`RESUMABLE_CHANGES` (a longer step limit, other criteria). With ``force``, or after
+    another calculation, they are renamed ``NAME.set-aside-<UTC time>`` (nothing deleted;
+    recorded in ``doc['data']['set_aside']``) and the job starts afresh.
     """
     try:
         old = schema.load(folder)
@@ -102,8 +103,22 @@ def previous_result(folder: Path, doc: dict, force: bool = False, restart_files:
     return None
 
 
+#: Settings a rerun may change and still continue an unfinished run: the step limit and the criteria.
+RESUMABLE_CHANGES = ("steps", "fmax", "smax", "endpoint_fmax")
+
+
 def _other_input(old: dict, doc: dict) -> bool:
-    """Whether an earlier document in the folder started from another structure than ``doc``."""
+    """Whether an earlier document in the folder is another calculation than ``doc``: another
+    job, backend (model, settings), input structure, or settings beyond :data:`RESUMABLE_CHANGES`
+    (``doc['data']['settings']``; an earlier document without settings is compared by structure)."""
+    if old.get("job") != doc.get("job") or to_jsonable(_hash_backend(old.get("backend") or {})) != to_jsonable(
+            _hash_backend(doc.get("backend") or {})):
+        return True
+    kept = [(old.get("data") or {}).get("settings"), (doc.get("data") or {}).get("settings")]
+    if None not in kept:
+        a, b = (to_jsonable({k: v for k, v in s.items() if k not in RESUMABLE_CHANGES}) for s in kept)
+        if a != b:
+            return True
     a, b = old.get("input_structure"), doc.get("input_structure")
     if not a or not b:
         return False
