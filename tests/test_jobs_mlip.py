@@ -231,6 +231,19 @@ def test_neb_restart_continues_from_saved_band(tmp_path, pnma, chgnet_direct):
     assert d["barrier_forward"] > 0.01
 
 
+def test_an_unfinished_band_of_another_image_count_is_set_aside(tmp_path, pnma):
+    """neb.traj continues only its own NEB: a rerun with another number of images starts a fresh
+    band and keeps the old one aside; one with only a new step limit continues it."""
+    a, b = _inequivalent_hop(pnma.copy())
+    folder = tmp_path / "neb"
+    assert neb(a, b, folder, backend="chgnet", n_images=3, steps=1, fmax=0.01)["status"] == "failed"
+    more = neb(a, b, folder, backend="chgnet", n_images=3, steps=2, fmax=0.01)
+    assert more["data"].get("restarted_from_trajectory") and "set_aside" not in more["data"]
+    other = neb(a, b, folder, backend="chgnet", n_images=5, steps=1, fmax=0.01)
+    assert not other["data"].get("restarted_from_trajectory")
+    assert other["data"]["set_aside"][0].startswith("neb.traj.set-aside-") and len(other["images"]) == 7
+
+
 def _inequivalent_hop(perfect):
     """A V_Br hop between inequivalent sites (Br 8d -> Br 4c): endpoints of different energy."""
     from pvatoms.build.common import symmetry_dataset

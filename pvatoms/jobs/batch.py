@@ -15,8 +15,8 @@ anything runs, unless ``force``); the others are marked ``running``, and each is
 ``failed`` (with its reason) as soon as its own calculation ends, so one structure that fails does not
 lose the others and an interrupted batch keeps what finished. Relaxations use FIRE (ASE's parameters;
 ``optimizer`` must be ``fire``: BFGS is not batched), keep ``relax.traj`` (every ``checkpoint_every``
-steps and the final frame; a rerun of the same structure starts from its last frame, another structure
-sets it aside: :func:`pvatoms.jobs.runner.previous_result`) and ``relax.log``; settings enter the
+steps and the final frame; a rerun of the same structure and settings starts from its last frame, FIRE
+at rest; another structure or settings set it aside: :func:`pvatoms.jobs.runner.previous_result`) and ``relax.log``; settings enter the
 structure hash exactly as in :func:`pvatoms.jobs.relax`, so ``relax(..., optimizer="fire")`` and
 ``relax_batch`` treat each other's finished folders as their own. ``wall_time`` of each document is its
 share of the batch's time (by atoms per model call), so the shares add up to the time spent;

@@ -83,8 +83,9 @@ def neb(initial: Atoms, final: Atoms, folder, backend="sevennet", n_images: int 
 
     n_images : intermediate images. fmax : NEB force criterion, eV/Å. evaluation : one of
     :data:`EVALUATIONS` (``batched``: the moved images of a band step in one model call; SevenNet and
-    CHGNet). Rerunning an unfinished NEB from the same initial structure continues from the last saved
-    band; another initial structure (or ``force``) sets ``neb.traj`` aside and starts afresh.
+    CHGNet). Rerunning an unfinished NEB of the same endpoints and settings (a new step limit or
+    criterion allowed) continues from the last saved band; another initial or final structure, number
+    of images or climbing setting (or ``force``) sets ``neb.traj`` aside and starts afresh.
     """
     check_endpoints(initial, final)
     check_integer("n_images", n_images, 1, 50)
