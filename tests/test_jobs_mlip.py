@@ -151,6 +151,28 @@ def test_an_interrupted_bfgs_relaxation_continues_on_the_path_of_an_uninterrupte
     assert abs(straight["energy"] - resumed["energy"]) < E_TOL
 
 
+def test_a_trajectory_that_cannot_rebuild_the_hessian_is_still_continued(tmp_path, pnma):
+    """Frames without the stress a cell relaxation needs (written by another program, say) cannot
+    rebuild the Hessian: the rerun says why and goes on from the last frame with a fresh one."""
+    from ase.calculators.singlepoint import SinglePointCalculator
+    from ase.io import Trajectory, read
+    start = pnma.copy()
+    start.set_cell(pnma.cell * [1.02, 1.0, 1.0], scale_atoms=True)
+    folder = tmp_path / "r"
+    relax(start, folder, backend="chgnet", cell=True, steps=2, fmax=1e-4, smax=1e-6)
+    frames = read(folder / "relax.traj", ":")
+    with Trajectory(folder / "relax.traj", "w") as t:
+        for f in frames:
+            bare = f.copy()
+            bare.calc = SinglePointCalculator(bare, energy=f.get_potential_energy(), forces=f.get_forces())
+            t.write(bare)
+    again = relax(start, folder, backend="chgnet", cell=True, steps=1, fmax=1e-4, smax=1e-6)
+    d = again["data"]
+    assert d["restarted_at_step"] == 2 and d["steps"] == 3 and "hessian_rebuilt_from_steps" not in d
+    assert "stress" in d["hessian_not_rebuilt"].lower()
+    assert np.abs(structure_of(again).cell[:] - frames[-1].cell[:]).max() > 1e-6   # the cell moved on
+
+
 def test_a_rerun_with_other_settings_sets_the_unfinished_trajectory_aside(tmp_path, pnma):
     """A trajectory continues only its own calculation: a rerun with a longer step limit or another
     criterion continues it, one with another optimizer or cell setting starts afresh, the old

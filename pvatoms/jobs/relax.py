@@ -11,7 +11,8 @@ earlier runs included), ``restarted_at_step`` (on a rerun), ``fmax`` (eV/Å, fin
 and the criteria used. The trajectory is kept in ``relax.traj``; a rerun of an unfinished relaxation
 of the same structure and settings starts from its last frame, BFGS with its Hessian rebuilt from
 the trajectory (``hessian_rebuilt_from_steps``), so the rerun follows the path the uninterrupted run
-would have taken (FIRE restarts at rest); another structure or settings beyond the step limit and
+would have taken (frames that cannot rebuild it, e.g. without stresses: a fresh Hessian and the
+reason in ``hessian_not_rebuilt``; FIRE restarts at rest); another structure or settings beyond the step limit and
 criteria (or ``force``) sets it aside and starts afresh (:func:`pvatoms.jobs.runner.previous_result`). A relaxation that
 does not reach ``fmax`` within ``steps`` is recorded as failed, with the trajectory kept.
 """
@@ -132,7 +133,13 @@ def _relax_body(atoms, backend, s):
         with Trajectory(folder / "relax.traj", "a", work) as traj:
             opt = opt_cls(target, logfile=str(folder / "relax.log"))
             if done and isinstance(opt, BFGS):
-                doc["data"]["hessian_rebuilt_from_steps"] = _replay_bfgs(opt, target, folder / "relax.traj", s)
+                try:
+                    doc["data"]["hessian_rebuilt_from_steps"] = _replay_bfgs(opt, target, folder / "relax.traj", s)
+                except Exception as exc:        # noqa: BLE001 (frames without forces or stress: go on afresh)
+                    opt.initialize()
+                    if s["cell"]:
+                        target.orig_cell = work.cell
+                    doc["data"]["hessian_not_rebuilt"] = f"{type(exc).__name__}: {exc}"
             opt.nsteps = done                            # numbering goes on; the start is not written twice
             opt.attach(traj.write, interval=1)
             converged = bool(opt.run(fmax=s["fmax"], steps=s["steps"]))
