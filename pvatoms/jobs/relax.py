@@ -8,13 +8,14 @@
 ``data`` of the result document: ``converged`` (bool), ``steps`` (along the whole trajectory,
 earlier runs included), ``restarted_at_step`` (on a rerun), ``fmax`` (eV/Å, final),
 ``lattice`` (a, b, c Å; α, β, γ °), ``volume`` (Å^3), ``spacegroup`` (spglib, 0.01 Å / 0.1 Å),
-and the criteria used. The trajectory is kept in ``relax.traj``; a rerun of an unfinished relaxation
-of the same structure and settings starts from its last frame, BFGS with its Hessian rebuilt from
-the trajectory (``hessian_rebuilt_from_steps``), so the rerun follows the path the uninterrupted run
-would have taken (frames that cannot rebuild it, e.g. without stresses: a fresh Hessian and the
-reason in ``hessian_not_rebuilt``; FIRE restarts at rest); another structure or settings beyond the step limit and
-criteria (or ``force``) sets it aside and starts afresh (:func:`pvatoms.jobs.runner.previous_result`). A relaxation that
-does not reach ``fmax`` within ``steps`` is recorded as failed, with the trajectory kept.
+and the criteria used. The trajectory is kept in ``relax.traj``. A rerun of an unfinished
+relaxation of the same structure and settings starts from its last frame, BFGS with its Hessian
+rebuilt from the trajectory (``hessian_rebuilt_from_steps``), so the rerun follows the path the
+uninterrupted run would have taken; frames that cannot rebuild it (no stresses, say) give a fresh
+Hessian and the reason in ``hessian_not_rebuilt``; FIRE restarts at rest. Another structure, or
+settings beyond the step limit and criteria, or ``force``, sets the trajectory aside and starts
+afresh (:func:`pvatoms.jobs.runner.previous_result`). A relaxation that does not reach ``fmax``
+within ``steps`` is recorded as failed, with the trajectory kept.
 """
 
 from __future__ import annotations
