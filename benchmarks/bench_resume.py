@@ -23,8 +23,6 @@ import shutil
 import sys
 from pathlib import Path
 
-import numpy as np
-
 
 def cases():
     """(name, start structure, relax options): the strained Pnma cell and a V_Br supercell."""

@@ -101,6 +101,11 @@ def _check_cell_mask(mask, cell: bool, backend) -> list:
     return out.astype(int).tolist()
 
 
+def _cell_filter(atoms: Atoms, s: dict) -> FrechetCellFilter:
+    """The filter a cell relaxation optimizes: positions and the strain components of ``cell_mask``, at zero pressure."""
+    return FrechetCellFilter(atoms, mask=s.get("cell_mask"), scalar_pressure=0.0)
+
+
 def _replay_bfgs(opt: BFGS, target, traj: Path, s: dict) -> int:
     """Rebuild the BFGS Hessian of an interrupted relaxation from its trajectory (positions,
     forces and, for a cell relaxation, stresses of every step), so that the rerun takes the steps
@@ -108,12 +113,10 @@ def _replay_bfgs(opt: BFGS, target, traj: Path, s: dict) -> int:
     frame, as it was. Returns the number of steps replayed."""
     with Trajectory(traj) as frames:
         frames = list(frames)
-    if s["cell"]:
-        target.orig_cell = frames[0].cell
     opt.state, previous = None, None
     for frame in frames:
         if s["cell"]:
-            view = FrechetCellFilter(frame, mask=s.get("cell_mask"), scalar_pressure=0.0)
+            view = _cell_filter(frame, s)
             view.orig_cell = frames[0].cell
         else:
             view = frame
@@ -121,6 +124,8 @@ def _replay_bfgs(opt: BFGS, target, traj: Path, s: dict) -> int:
         opt.update(pos, forces, *(previous or (None, None)))    # the first call sets the starting Hessian
         previous = (pos, forces)
     opt.pos0, opt.forces0 = previous
+    if s["cell"]:                                  # only once every frame replayed: a failure leaves it as it was
+        target.orig_cell = frames[0].cell
     return len(frames) - 1
 
 
@@ -129,7 +134,7 @@ def _relax_body(atoms, backend, s):
         start, frames = resume_start(atoms, folder, doc)   # continue an interrupted relaxation
         done = max(frames - 1, 0)                        # steps taken before: frame 0 is the start
         work = attach(start, backend, folder, s["charge"], symmetry=not s.get("defect"))   # arrays, info kept
-        target = FrechetCellFilter(work, mask=s.get("cell_mask"), scalar_pressure=0.0) if s["cell"] else work
+        target = _cell_filter(work, s) if s["cell"] else work
         opt_cls = OPTIMIZERS[s["optimizer"]]
         with Trajectory(folder / "relax.traj", "a", work) as traj:
             opt = opt_cls(target, logfile=str(folder / "relax.log"))
@@ -138,8 +143,6 @@ def _relax_body(atoms, backend, s):
                     doc["data"]["hessian_rebuilt_from_steps"] = _replay_bfgs(opt, target, folder / "relax.traj", s)
                 except Exception as exc:        # noqa: BLE001 (frames without forces or stress: go on afresh)
                     opt.initialize()
-                    if s["cell"]:
-                        target.orig_cell = work.cell
                     doc["data"]["hessian_not_rebuilt"] = f"{type(exc).__name__}: {exc}"
             opt.nsteps = done                            # numbering goes on; the start is not written twice
             opt.attach(traj.write, interval=1)
