@@ -438,3 +438,37 @@ def test_the_boundary_workflow_file_plans_a_dft_relaxed_convergence_scan():
     cases = [c["case"] for c in g.analysis("boundary").settings["cases"]]
     assert cases == ["rp1-pv3@k1x1-300eV", "rp2-pv4@k1x1-300eV", "rp3-pv5@k1x1-300eV", "rp1-pv3@k2x2-300eV",
                      "rp1-pv3@k2x2-400eV"]
+
+
+def test_rp_bulk_bench_table_projects_the_stress_on_the_cell_axes_of_the_rp_bulk(tmp_path):
+    """benchmarks/bench_rp_bulk_pbe.py: the Pnma in-plane lattice of the b stacking is (c, a), and
+    the table reads the stress along u, v and the stacking normal of the RP bulk, whose cell vectors
+    lie along z, x and y (not the Cartesian xx, yy, zz)."""
+    import sys
+    from pathlib import Path
+
+    from ase.calculators.singlepoint import SinglePointCalculator
+    from ase.io import Trajectory
+
+    from pvatoms.studies.boundary import bulk_structures
+    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    from bench_rp_bulk_pbe import GPA, pnma_in_plane, table
+    assert pnma_in_plane((8.5, 12.0, 8.2)) == pytest.approx((8.2, 8.5))
+    bulks = bulk_structures(study_from_dict(spec()))
+    rp = bulks["rp"]
+    cell = np.asarray(rp.cell)
+    assert np.allclose(np.abs(cell[2] / np.linalg.norm(cell[2])), np.abs(bulks["normal"]))
+    with Trajectory(tmp_path / "relax.traj", "w") as t:
+        for _ in range(2):
+            a = rp.copy()
+            sigma = np.diag([1.0, 2.0, 3.0]) / GPA          # GPa along x, y, z
+            a.calc = SinglePointCalculator(a, energy=-88.0, forces=np.zeros((len(a), 3)),
+                                           stress=sigma[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]])
+            t.write(a)
+    rows = table(tmp_path, (8.5, 12.0, 8.2), every=4)
+    assert len(rows) == 2 + 2                                   # header, frame 0 and the last
+    want = [float(np.abs(c / np.linalg.norm(c)) @ [1.0, 2.0, 3.0]) for c in cell]   # each axis is Cartesian
+    cols = rows[2].split("|")
+    assert [float(x) for x in cols[5].split(",")] == pytest.approx(want, abs=0.01)
+    u, v = np.linalg.norm(cell[:2], axis=1)
+    assert cols[7].strip() == f"{100 * (8.2 / u - 1):+.2f} / {100 * (8.5 / v - 1):+.2f} %"
