@@ -47,9 +47,10 @@ def pnma_in_plane(abc) -> tuple[float, float]:
     return float(u), float(v)
 
 
-def rp_start(out: Path, start: str, in_plane: str, abc, steps: int):
+def rp_start(out: Path, start: str, in_plane: str, abc, steps: int, source: str = "PBE"):
     """The MLIP-relaxed RP bulk (whole cell), and with ``in_plane='pnma'`` that bulk deformed to the
-    Pnma in-plane lattice with positions and stacking length relaxed by the same MLIP."""
+    Pnma in-plane lattice (of the method ``source``, recorded as the cell method
+    ``<source>-strained``) with positions and stacking length relaxed by the same MLIP."""
     from pvatoms.jobs import relax
     from pvatoms.schema import structure_of
     from pvatoms.studies.boundary import bulk_structures, cell_mask, deform
@@ -70,9 +71,12 @@ def rp_start(out: Path, start: str, in_plane: str, abc, steps: int):
     (tu, tv), (ou, ov) = pnma_in_plane(abc), np.linalg.norm(cell[:2], axis=1)
     mask = cell_mask(bulks["normal"])               # the stacking length only (the normal is a Cartesian axis)
     strained = deform(own, cell[0], cell[1], tu / ou, tv / ov)
+    strained.info["cell_method"] = f"{source}-strained"      # the in-plane lattice is the Pnma bulk's
     doc = relax(strained, out / f"rp-pnma-plane-{start}", backend=start, cell=True, cell_mask=mask,
                 fmax=BULK_FMAX, steps=steps)
-    return done(doc), mask
+    atoms = done(doc)
+    atoms.info["cell_method"] = f"{source}-strained"         # also when the document predates the label
+    return atoms, mask
 
 
 def table(folder: Path, abc, every: int) -> list[str]:
@@ -109,6 +113,8 @@ def main(argv=None) -> int:
     ap.add_argument("--in-plane", choices=("free", "pnma"), required=True)
     ap.add_argument("--pnma-abc", type=lambda s: tuple(float(x) for x in s.split(",")), default=PNMA_520,
                     help="Pnma a,b,c (Å) whose in-plane lattice (c, a) the RP takes with --in-plane pnma")
+    ap.add_argument("--pnma-source", default="PBE",
+                    help="method of --pnma-abc, named in the level of theory (cell '<source>-strained')")
     ap.add_argument("--ecut", type=float, default=520.0)
     ap.add_argument("--kpts", type=lambda s: [int(x) for x in s.split(",")], default=[3, 3, 1])
     ap.add_argument("--fmax", type=float, default=0.02)
@@ -125,7 +131,7 @@ def main(argv=None) -> int:
         return 0
 
     from pvatoms.jobs import relax
-    atoms, mask = rp_start(args.out, args.start, args.in_plane, args.pnma_abc, args.steps)
+    atoms, mask = rp_start(args.out, args.start, args.in_plane, args.pnma_abc, args.steps, args.pnma_source)
     doc = relax(atoms, pbe, backend="gpaw", cell=True, cell_mask=mask, fmax=args.fmax, smax=args.smax,
                 steps=args.steps, ecut=args.ecut, kpts=args.kpts, convergence={"density": 1e-5})
     print("\n".join(table(pbe, args.pnma_abc, args.every)))

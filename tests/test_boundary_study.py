@@ -472,3 +472,26 @@ def test_rp_bulk_bench_table_projects_the_stress_on_the_cell_axes_of_the_rp_bulk
     assert [float(x) for x in cols[5].split(",")] == pytest.approx(want, abs=0.01)
     u, v = np.linalg.norm(cell[:2], axis=1)
     assert cols[7].strip() == f"{100 * (8.2 / u - 1):+.2f} / {100 * (8.5 / v - 1):+.2f} %"
+
+
+def test_rp_bulk_bench_start_sits_at_the_pnma_in_plane_lattice_with_its_stacking_relaxed(tmp_path):
+    """benchmarks/bench_rp_bulk_pbe.py --in-plane pnma (CHGNet, ~10 s): the start the PBE leg gets has
+    the Pnma in-plane lattice exactly, a stacking length the MLIP relaxed along the RP's own normal,
+    the mask of that normal only, and names its cell 'PBE-strained'."""
+    import sys
+    from pathlib import Path
+
+    from pvatoms.schema import read_result
+    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    from bench_rp_bulk_pbe import rp_start
+    abc = (8.526, 11.967, 8.180)
+    atoms, mask = rp_start(tmp_path, "chgnet", "pnma", abc, steps=300)
+    cell = np.asarray(atoms.cell)
+    assert np.linalg.norm(cell[:2], axis=1) == pytest.approx([8.180, 8.526], abs=1e-6)
+    normal = np.cross(cell[0], cell[1]) / np.linalg.norm(np.cross(cell[0], cell[1]))
+    assert [int(round(abs(x))) for x in normal] + [0, 0, 0] == mask
+    assert atoms.info["cell_method"] == "PBE-strained"
+    own = np.asarray(read_result(tmp_path / "rp-bulk-chgnet")["structure"]["cell"])
+    assert abs(np.linalg.norm(cell[2]) - np.linalg.norm(own[2])) > 1e-3       # the stacking length moved
+    assert read_result(tmp_path / "rp-pnma-plane-chgnet")["level_of_theory"]["label"] == \
+        "CHGNet 0.3.0//CHGNet 0.3.0 (PBE-strained cell)"
