@@ -40,10 +40,16 @@ GPA = 160.21766        # eV/Å^3 -> GPa
 PNMA_520 = (8.526, 11.967, 8.180)   # Å, GPAW PBE 520 eV (boundary_relaxation.md, "PBE cells")
 
 
+def pnma_cell(abc):
+    """An empty Pnma cell a, b, c (Å), for the study's in-plane bookkeeping."""
+    from ase import Atoms
+    return Atoms(cell=np.diag(abc), pbc=True)
+
+
 def pnma_in_plane(abc) -> tuple[float, float]:
     """In-plane lengths (u, v) of the b-stacked boundary in a Pnma cell a, b, c (Å): c and a."""
-    from pvatoms.build.stacking import PNMA_STACKING
-    u, v, _ = np.linalg.norm(PNMA_STACKING["b"] @ np.diag(abc), axis=1)
+    from pvatoms.studies.boundary import pnma_vectors
+    u, v, _ = np.linalg.norm(pnma_vectors(pnma_cell(abc), "b"), axis=1)
     return float(u), float(v)
 
 
@@ -53,7 +59,7 @@ def rp_start(out: Path, start: str, in_plane: str, abc, steps: int, source: str 
     ``<source>-strained``) with positions and stacking length relaxed by the same MLIP."""
     from pvatoms.jobs import relax
     from pvatoms.schema import structure_of
-    from pvatoms.studies.boundary import bulk_structures, cell_mask, deform
+    from pvatoms.studies.boundary import bulk_structures, cell_mask, deform, in_plane_targets
     from pvatoms.studies import study_from_dict
     from pvatoms.studies.boundary_specs import BULK_FMAX
 
@@ -68,7 +74,8 @@ def rp_start(out: Path, start: str, in_plane: str, abc, steps: int, source: str 
     if in_plane == "free":
         return own, None
     cell = np.asarray(own.cell)
-    (tu, tv), (ou, ov) = pnma_in_plane(abc), np.linalg.norm(cell[:2], axis=1)
+    info = in_plane_targets(pnma_cell(abc), own, "b", "rp", 0.0)   # as the study's strained RP bulk
+    (tu, tv), (ou, ov) = info["target"], info["own"]["rp"]
     mask = cell_mask(bulks["normal"])               # the stacking length only (the normal is a Cartesian axis)
     strained = deform(own, cell[0], cell[1], tu / ou, tv / ov)
     strained.info["cell_method"] = f"{source}-strained"      # the in-plane lattice is the Pnma bulk's
@@ -85,6 +92,7 @@ def table(folder: Path, abc, every: int) -> list[str]:
 
     from pvatoms.analysis.octahedra import framework_summary
     from pvatoms.build.common import spacegroup
+    from pvatoms.studies.boundary import normal_of
     tu, tv = pnma_in_plane(abc)
     with Trajectory(folder / "relax.traj") as t:
         frames = list(t)
@@ -95,7 +103,7 @@ def table(folder: Path, abc, every: int) -> list[str]:
             continue
         cell = np.asarray(f.cell)
         u, v, w = np.linalg.norm(cell, axis=1)
-        axes = [cell[0] / u, cell[1] / v, np.cross(cell[0], cell[1]) / np.linalg.norm(np.cross(cell[0], cell[1]))]
+        axes = [cell[0] / u, cell[1] / v, normal_of(cell[0], cell[1])]
         sigma = f.get_stress(voigt=False) * GPA
         s = [float(e @ sigma @ e) for e in axes]    # along u, v and the stacking normal
         fmax = float(np.linalg.norm(f.get_forces(), axis=1).max())
