@@ -407,3 +407,22 @@ def test_level_of_theory_names_a_cell_from_another_method(tmp_path):
     after = relax(structure_of(pre), tmp_path / "after", backend="chgnet", fmax=0.1, steps=20)
     assert pre["level_of_theory"]["cell"] is None and "cell_method" not in structure_of(pre).info
     assert after["level_of_theory"]["label"] == "CHGNet 0.3.0//CHGNet 0.3.0"
+
+
+def test_frames_of_a_relaxation_read_back_name_that_relaxation_as_their_geometry(tmp_path):
+    """A static on a frame of another method's relaxation path is labelled with that method: the
+    positions of frame k of a SevenNet-0 relaxation started from CHGNet positions are SevenNet-0's,
+    and its masked cell stays CHGNet's."""
+    from ase.io import read
+    from pvatoms.schema import structure_of
+    sn = "SevenNet-0"
+    cell = relax(cspbbr3("cubic"), tmp_path / "cell", backend="chgnet", cell=True, fmax=0.1, steps=20)
+    start = structure_of(cell)
+    start.rattle(0.05, seed=1)
+    path = relax(start, tmp_path / "path", backend="sevennet", cell=True, cell_mask=[0, 0, 1, 0, 0, 0],
+                 fmax=0.01, steps=3)
+    assert path["status"] == "failed" and path["data"]["steps"] == 3
+    frame = read(tmp_path / "path" / "relax.traj", 2)
+    assert (frame.info["geometry_method"], frame.info["cell_method"]) == (sn, "CHGNet 0.3.0")
+    sp = static(frame, tmp_path / "sp", backend="chgnet")
+    assert sp["level_of_theory"]["label"] == f"CHGNet 0.3.0//{sn} (CHGNet 0.3.0 cell)"
