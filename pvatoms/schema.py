@@ -144,10 +144,18 @@ def structure_of(doc: dict) -> Atoms:
     """The final structure of a result document, carrying where its positions and cell were
     relaxed (``info['geometry_method']``, ``info['cell_method']``) for the jobs that start from it."""
     atoms = atoms_from_dict(doc["structure"])
-    level = doc.get("level_of_theory") or {}
+    label_methods(atoms, doc.get("level_of_theory") or {})
+    return atoms
+
+
+def label_methods(atoms: Atoms, level: dict) -> Atoms:
+    """Write the positions and cell methods of a :func:`level_of_theory` into ``atoms.info``
+    (``geometry_method``, ``cell_method``); one that is not known (None, ``input``) is removed."""
     for key, name in (("geometry", "geometry_method"), ("cell", "cell_method")):
         if level.get(key) not in (None, "input"):
             atoms.info[name] = level[key]
+        else:
+            atoms.info.pop(name, None)
     return atoms
 
 

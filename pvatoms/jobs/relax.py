@@ -28,6 +28,7 @@ from ase.filters import FrechetCellFilter
 from ase.io import Trajectory
 from ase.optimize import BFGS, FIRE
 
+from pvatoms import schema
 from pvatoms.build.common import spacegroup
 from pvatoms.errors import InputError, check_choice
 from pvatoms.io import check_number
@@ -129,24 +130,14 @@ def _replay_bfgs(opt: BFGS, target, traj: Path, s: dict) -> int:
     return len(frames) - 1
 
 
-def _label_path(work: Atoms, level: dict) -> None:
-    """Name this relaxation's methods in ``work.info`` (``geometry_method``, ``cell_method``), so
-    that every frame of ``relax.traj`` says whose path it lies on: a frame read back and computed
-    again (a static on frame 11 of a PBE relaxation) is ``E//PBE``, not the start's method. Frame 0
-    is the start itself, on the path but not yet moved."""
-    work.info["geometry_method"] = level["geometry"]
-    if level.get("cell") is None:
-        work.info.pop("cell_method", None)
-    else:
-        work.info["cell_method"] = level["cell"]
-
-
 def _relax_body(atoms, backend, s):
     def body(doc, folder: Path):
         start, frames = resume_start(atoms, folder, doc)   # continue an interrupted relaxation
         done = max(frames - 1, 0)                        # steps taken before: frame 0 is the start
         work = attach(start, backend, folder, s["charge"], symmetry=not s.get("defect"))   # arrays, info kept
-        _label_path(work, doc["level_of_theory"])
+        # every frame of relax.traj names this relaxation's methods: a frame read back and computed
+        # again (a static on frame 11 of a PBE relaxation) is E//PBE, not the start's method
+        schema.label_methods(work, doc["level_of_theory"])
         target = _cell_filter(work, s) if s["cell"] else work
         opt_cls = OPTIMIZERS[s["optimizer"]]
         with Trajectory(folder / "relax.traj", "a", work) as traj:
